@@ -1,0 +1,56 @@
+"""shortener: a self-hosted URL shortener whose product is a hypermedia REST API."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import problems, redirects, resources
+from .services import build_services
+from .services.slugs import ALWAYS_RESERVED
+from .settings import DEFAULTS, Settings
+from .storage import Database
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Builds the app from defaults, then ``SHORTENER_*`` variables, then ``config``."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        DEFAULTS,
+        DATABASE_URL="sqlite:///" + os.path.join(app.instance_path, "shortener.db"),
+    )
+    app.config.from_prefixed_env("SHORTENER")
+    if config:
+        app.config.update(config)
+    settings = Settings.from_config(app.config)
+    app.extensions["shortener.settings"] = settings
+
+    problems.init_app(app)
+    resources.init_app(app)
+    redirects.init_app(app)
+
+    app.extensions["shortener"] = build_services(
+        Database(settings.database_url),
+        slug_length=settings.slug_length,
+        max_target_length=settings.max_target_length,
+        reserved_slugs=ALWAYS_RESERVED | _top_level_paths(app),
+        password_hash_method=settings.password_hash_method,
+    )
+    if settings.trusted_proxies:
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    return app
+
+
+def _top_level_paths(app: Flask) -> frozenset[str]:
+    """The first path segment of every route that is not the slug itself."""
+    segments = set()
+    for rule in app.url_map.iter_rules():
+        first = rule.rule.lstrip("/").split("/", 1)[0]
+        if first and "<" not in first:
+            segments.add(first.lower())
+    return frozenset(segments)

@@ -1,0 +1,177 @@
+"""The ``shortener`` command: database, users and serving, over the same services as the API."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+from . import create_app
+from .services.actors import OPERATOR
+from .services.errors import ShortenerError
+from .services.users import generate_password
+from .storage import migrations
+
+
+def _services():
+    return current_app.extensions["shortener"]
+
+
+class _ServiceErrors(click.ClickException):
+    def __init__(self, error: ShortenerError) -> None:
+        message = error.detail
+        if error.errors:
+            message += " " + "; ".join(
+                f"{field}: {' '.join(problems)}" for field, problems in error.errors.items()
+            )
+        super().__init__(message)
+
+
+def _run(action):
+    try:
+        return action()
+    except ShortenerError as error:
+        raise _ServiceErrors(error) from None
+
+
+@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
+def main() -> None:
+    """Manage and serve the shortener."""
+
+
+# -- db -----------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest revision (safe to run again)."""
+    migrations.upgrade(_services().database)
+    click.echo("database is up to date")
+
+
+# -- users --------------------------------------------------------------------------------
+@main.group()
+def users() -> None:
+    """User accounts."""
+
+
+def _read_password(from_stdin: bool) -> tuple[str, bool]:
+    """(password, generated?)"""
+    if not from_stdin:
+        return generate_password(), True
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n"), False
+
+
+def _announce(username: str, is_admin: bool, password: str, generated: bool) -> None:
+    role = "admin user" if is_admin else "user"
+    click.echo(f"created {role} '{username}'")
+    if generated:
+        click.echo("password (shown only this once):")
+        click.echo(password)
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--admin", is_flag=True, help="Give the user the administrator role.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_create(username: str, admin: bool, password_stdin: bool) -> None:
+    """Create a user; without --password-stdin a strong password is generated and printed."""
+    password, generated = _read_password(password_stdin)
+    _run(
+        lambda: _services().users.create(
+            OPERATOR, username=username, password=password, is_admin=admin
+        )
+    )
+    _announce(username, admin, password, generated)
+
+
+@users.command("bootstrap")
+@click.option("--username", default="admin", show_default=True)
+def users_bootstrap(username: str) -> None:
+    """Create the first admin if there are no users yet.
+
+    The password comes from SHORTENER_ADMIN_PASSWORD, else it is generated and printed once.
+    """
+    service = _services().users
+    if service.count() > 0:
+        click.echo("users exist already; no admin created")
+        return
+    password = os.environ.get("SHORTENER_ADMIN_PASSWORD")
+    generated = not password
+    password = password or generate_password()
+    _run(lambda: service.create(OPERATOR, username=username, password=password, is_admin=True))
+    _announce(username, True, password, generated)
+
+
+@users.command("list")
+def users_list() -> None:
+    """List every user, newest first."""
+    cursor = None
+    click.echo(f"{'USERNAME':<32} {'ADMIN':<5} CREATED")
+    while True:
+        page = _services().users.list(OPERATOR, cursor=cursor, limit=1000)
+        for user in page.items:
+            created = user.created_at.isoformat(timespec="seconds").replace("+00:00", "Z")
+            click.echo(f"{user.username:<32} {'yes' if user.is_admin else 'no':<5} {created}")
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+
+
+@users.command("delete")
+@click.argument("username")
+@click.option("--purge", is_flag=True, help="Also delete the links the user owns.")
+def users_delete(username: str, purge: bool) -> None:
+    """Delete a user (refused while they own links, unless --purge)."""
+    _run(lambda: _services().users.delete(OPERATOR, username, purge=purge))
+    click.echo(f"deleted user '{username}'")
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_set_password(username: str, password_stdin: bool) -> None:
+    """Set a new password; without --password-stdin one is generated and printed."""
+    password, generated = _read_password(password_stdin)
+    _run(lambda: _services().users.update(OPERATOR, username, password=password))
+    click.echo(f"password changed for '{username}'")
+    if generated:
+        click.echo("password (shown only this once):")
+        click.echo(password)
+
+
+# -- serve --------------------------------------------------------------------------------
+GUNICORN_WORKER_CLASS = "gthread"
+GUNICORN_THREADS = 4
+
+
+def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"{host}:{port}",
+        "--workers", str(workers),
+        "--worker-class", GUNICORN_WORKER_CLASS,
+        "--threads", str(GUNICORN_THREADS),
+        "--no-control-socket",
+        "--access-logfile", "-",
+        "wsgi:app",
+    ]  # fmt: skip
+
+
+@main.command("serve", with_appcontext=False)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the app with gunicorn (gthread workers) on wsgi:app."""
+    command = gunicorn_command(host, port, workers)
+    click.echo("exec: " + " ".join(command[2:]), err=True)
+    sys.stdout.flush()
+    os.execv(sys.executable, command)

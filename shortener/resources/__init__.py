@@ -1,0 +1,33 @@
+"""The HTTP API under /api/v1.0/: thin Flask-RESTful Resources over the services."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_restful import Api
+
+from ..problems import render_error
+from .links import LinkCollection, LinkItem
+from .root import Root
+from .users import UserCollection, UserItem
+
+API_PREFIX = "/api/v1.0"
+
+
+class ProblemApi(Api):
+    """Routes every error raised inside a Resource to the one problem+json renderer.
+
+    Flask-RESTful's own handle_error answers ``{"message": ...}`` and never reaches Flask's
+    error handlers; it also re-raises under TESTING, hiding that in tests.
+    """
+
+    def handle_error(self, e: Exception):
+        return render_error(e)
+
+
+def init_app(app: Flask) -> None:
+    api = ProblemApi(app, prefix=API_PREFIX)
+    api.add_resource(Root, "/", endpoint="root")
+    api.add_resource(LinkCollection, "/links", endpoint="links")
+    api.add_resource(LinkItem, "/links/<string:slug>", endpoint="link")
+    api.add_resource(UserCollection, "/users", endpoint="users")
+    api.add_resource(UserItem, "/users/<string:username>", endpoint="user")

@@ -1,0 +1,142 @@
+"""Request parsing and response building shared by every Resource."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Response, current_app, request, url_for
+from marshmallow import Schema, ValidationError
+
+from ..services.errors import InvalidInput, InvalidParameter, MalformedBody, UnsupportedMediaType
+from ..services.pagination import Page
+
+JSON = "application/json"
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(f"the key '{key}' appears more than once")
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json() -> Any:
+    """The body as JSON: 415 for another media type, 400 for anything JSON would not parse."""
+    mimetype = request.mimetype
+    if mimetype != JSON and not (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    ):
+        raise UnsupportedMediaType(
+            f"Send the body as {JSON}"
+            + (f", not {mimetype}." if mimetype else "; the Content-Type header is missing.")
+        )
+    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    try:
+        return json.loads(
+            raw, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant
+        )
+    except (ValueError, UnicodeDecodeError) as error:
+        raise MalformedBody(f"The body is not valid JSON: {error}.") from None
+
+
+def load_body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
+    """The body loaded through ``schema``; 422 with a message per field otherwise."""
+    data = read_json()
+    try:
+        return schema.load(data, partial=partial)
+    except ValidationError as error:
+        raise InvalidInput(
+            "The body has invalid fields.",
+            errors=_field_errors(schema, error.normalized_messages()),
+        ) from None
+
+
+def load_query(schema: Schema) -> dict[str, Any]:
+    """Query parameters loaded through ``schema``; 400 naming each bad parameter otherwise."""
+    repeated = [name for name, values in request.args.lists() if len(values) > 1]
+    if repeated:
+        raise InvalidParameter(
+            "Give each query parameter once: " + ", ".join(repeated) + ".",
+            errors={name: ["Given more than once."] for name in repeated},
+        )
+    try:
+        return schema.load(request.args.to_dict())
+    except ValidationError as error:
+        messages = {
+            name: ["Unknown parameter."] if problems == ["Unknown field."] else problems
+            for name, problems in error.normalized_messages().items()
+        }
+        raise InvalidParameter(
+            "Invalid query parameter: " + ", ".join(sorted(messages)) + ".", errors=messages
+        ) from None
+
+
+def _field_errors(schema: Schema, messages: dict[str, Any]) -> dict[str, Any]:
+    """Say plainly when a field is the server's to set, and where a wrong shape went wrong."""
+    server_owned = {name for name, field in schema.fields.items() if field.dump_only}
+    result: dict[str, Any] = {}
+    for name, problems in messages.items():
+        if name == "_schema":
+            result["body"] = (
+                ["Must be a JSON object."] if problems == ["Invalid input type."] else problems
+            )
+        elif name in server_owned:
+            result[name] = ["Is set by the server and cannot be sent."]
+        else:
+            result[name] = problems
+    return result
+
+
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    response = Response(json.dumps(body, ensure_ascii=False) + "\n", status=status, mimetype=JSON)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def page_response(
+    page: Page, *, plural: str, schema: Schema, endpoint: str, params: Mapping[str, Any]
+) -> Response:
+    """The collection envelope, with the next page also in an RFC 8288 ``Link`` header."""
+    given = {name: value for name, value in params.items() if value is not None}
+    next_uri = None
+    if page.next_cursor is not None:
+        next_uri = url_for(endpoint, **{**given, "cursor": page.next_cursor}, _external=True)
+    body = schema.dump(
+        {"uri": url_for(endpoint, **given, _external=True), plural: page.items, "next": next_uri}
+    )
+    headers = {"Link": f'<{next_uri}>; rel="next"'} if next_uri else None
+    return json_response(body, headers=headers)
+
+
+def given_query(*names: str) -> dict[str, str | None]:
+    """The parameters the client actually sent, to carry over into self and next links."""
+    return {name: request.args.get(name) for name in names}
+
+
+def own_hosts() -> set[str]:
+    """Hosts a target must not point at: this request's host and the public short-URL host."""
+    settings = current_app.extensions["shortener.settings"]
+    hosts = {urlsplit(request.host_url).hostname or ""}
+    if settings.public_host:
+        hosts.add(settings.public_host)
+    return hosts
+
+
+def services():
+    return current_app.extensions["shortener"]

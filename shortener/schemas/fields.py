@@ -1,0 +1,59 @@
+"""Field types shared by the schemas."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import url_for
+from marshmallow import fields
+
+
+class Timestamp(fields.DateTime):
+    """RFC 3339 in UTC with a ``Z``, e.g. ``2026-11-21T09:30:00.000Z``."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("format", "date-time")
+        super().__init__(**kwargs)
+
+    def _serialize(self, value: datetime | None, attr, obj, **kwargs) -> str | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON true and false; marshmallow's Boolean would take "yes", 1 and "on"."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class QueryInteger(fields.Integer):
+    """A whole number written in ASCII digits only, as query strings carry it."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> int:
+        if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class QueryBoolean(fields.Boolean):
+    """``true`` or ``false`` (also 1/0) in a query string."""
+
+    truthy = {"true", "1"}
+    falsy = {"false", "0"}
+
+
+def uri_to(endpoint: str, **values_of):
+    """A dump-only field holding the absolute URI of ``endpoint``.
+
+    ``values_of`` maps URL variables to attribute names of the object being dumped.
+    """
+
+    def build(obj) -> str:
+        values = {name: getattr(obj, attribute) for name, attribute in values_of.items()}
+        return url_for(endpoint, **values, _external=True)
+
+    return fields.Function(build, dump_only=True, metadata={"format": "uri"})

@@ -1,0 +1,66 @@
+"""The link representation, and what a client may send to create or change one."""
+
+from __future__ import annotations
+
+from flask import current_app, url_for
+from marshmallow import RAISE, Schema, fields, validate
+
+from ..services.links import DEFAULT_REDIRECT_STATUS, REDIRECT_STATUSES, TITLE_MAX_LENGTH
+from ..services.slugs import SLUG_MAX_LENGTH, SLUG_PATTERN
+from ..storage.records import LinkRecord
+from .fields import Timestamp, uri_to
+from .pages import PageQuery
+
+
+def short_url_of(link: LinkRecord) -> str:
+    """The public redirect URL: under SHORTENER_PUBLIC_URL when set, else this host."""
+    public_url = current_app.extensions["shortener.settings"].public_url
+    if public_url:
+        return f"{public_url}/{link.slug}"
+    return url_for("redirects.follow", slug=link.slug, _external=True)
+
+
+class LinkSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    uri = uri_to("link", slug="slug")
+    slug = fields.String(
+        validate=validate.Regexp(
+            SLUG_PATTERN,
+            error=f"Must be 1 to {SLUG_MAX_LENGTH} characters, each a letter A-Z or a-z, "
+            "a digit, '-' or '_'.",
+        ),
+        metadata={
+            "description": "Case-sensitive; generated when omitted; fixed once created.",
+            "pattern": SLUG_PATTERN.pattern,
+        },
+    )
+    short_url = fields.Function(short_url_of, dump_only=True, metadata={"format": "uri"})
+    target = fields.String(
+        required=True,
+        metadata={"format": "uri", "description": "Absolute http or https URL."},
+    )
+    title = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(max=TITLE_MAX_LENGTH),
+    )
+    redirect_status = fields.Integer(
+        strict=True,
+        load_default=DEFAULT_REDIRECT_STATUS,
+        validate=validate.OneOf(REDIRECT_STATUSES),
+    )
+    visit_count = fields.Integer(dump_only=True)
+    owner = uri_to("user", username="owner_username")
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
+
+
+class LinkListQuery(PageQuery):
+    class Meta:
+        unknown = RAISE
+
+    owner = fields.String(
+        load_default=None, metadata={"description": "Admins: only this user's links."}
+    )

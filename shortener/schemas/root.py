@@ -1,0 +1,11 @@
+"""The entry point a client starts from."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+class RootSchema(Schema):
+    uri = fields.String(metadata={"format": "uri"})
+    links = fields.String(metadata={"format": "uri"})
+    users = fields.String(metadata={"format": "uri"})

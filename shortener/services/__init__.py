@@ -1,0 +1,37 @@
+"""Services: plain Python shared by the HTTP API and the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..storage import Database
+from .links import LinkService
+from .passwords import PasswordHasher
+from .users import UserService
+
+
+@dataclass(frozen=True)
+class Services:
+    database: Database
+    links: LinkService
+    users: UserService
+
+
+def build_services(
+    database: Database,
+    *,
+    slug_length: int,
+    max_target_length: int,
+    reserved_slugs: frozenset[str],
+    password_hash_method: str,
+) -> Services:
+    return Services(
+        database=database,
+        links=LinkService(
+            database,
+            slug_length=slug_length,
+            max_target_length=max_target_length,
+            reserved_slugs=reserved_slugs,
+        ),
+        users=UserService(database, hasher=PasswordHasher(password_hash_method)),
+    )

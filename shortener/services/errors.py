@@ -1,0 +1,120 @@
+"""Domain exceptions that know their HTTP status and RFC 9457 problem type.
+
+The services raise them; the HTTP layer renders them; the CLI prints their detail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class ShortenerError(Exception):
+    """Base of every expected failure. ``problem`` names the type at ``/problems/<problem>``."""
+
+    status: int = 500
+    title: str = "Internal Server Error"
+    problem: str = "about:blank"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Mapping[str, list[str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = dict(errors) if errors else None
+        self.headers = dict(headers) if headers else {}
+
+
+class InvalidInput(ShortenerError):
+    status = 422
+    title = "Invalid input"
+    problem = "invalid-input"
+
+
+class InvalidParameter(ShortenerError):
+    status = 400
+    title = "Invalid query parameter"
+    problem = "invalid-parameter"
+
+
+class MalformedBody(ShortenerError):
+    status = 400
+    title = "Malformed request body"
+    problem = "malformed-body"
+
+
+class UnsupportedMediaType(ShortenerError):
+    status = 415
+    title = "Unsupported media type"
+    problem = "unsupported-media-type"
+
+
+class NotFound(ShortenerError):
+    status = 404
+    title = "Not found"
+    problem = "not-found"
+
+
+class Forbidden(ShortenerError):
+    status = 403
+    title = "Forbidden"
+    problem = "forbidden"
+
+
+class SlugTaken(ShortenerError):
+    status = 409
+    title = "Slug already taken"
+    problem = "slug-taken"
+
+
+class UsernameTaken(ShortenerError):
+    status = 409
+    title = "Username already taken"
+    problem = "username-taken"
+
+
+class UserOwnsLinks(ShortenerError):
+    status = 409
+    title = "User still owns links"
+    problem = "user-owns-links"
+
+
+class LastAdmin(ShortenerError):
+    status = 409
+    title = "Last administrator"
+    problem = "last-admin"
+
+
+class SlugSpaceExhausted(ShortenerError):
+    status = 503
+    title = "No free slug"
+    problem = "slug-space-exhausted"
+
+
+class Unavailable(ShortenerError):
+    status = 503
+    title = "Service unavailable"
+    problem = "unavailable"
+
+
+# Human descriptions served at /problems/<name>, so every problem type dereferences.
+PROBLEM_TYPES: dict[str, type[ShortenerError]] = {
+    cls.problem: cls
+    for cls in (
+        InvalidInput,
+        InvalidParameter,
+        MalformedBody,
+        UnsupportedMediaType,
+        NotFound,
+        Forbidden,
+        SlugTaken,
+        UsernameTaken,
+        UserOwnsLinks,
+        LastAdmin,
+        SlugSpaceExhausted,
+        Unavailable,
+    )
+}

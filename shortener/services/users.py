@@ -1,0 +1,157 @@
+"""Accounts: creating them, authenticating them, and who may change what."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from ..storage import Database, DuplicateKey, link_queries, user_queries
+from ..storage.records import UserRecord
+from .actors import utcnow
+from .errors import Forbidden, InvalidInput, LastAdmin, NotFound, UsernameTaken, UserOwnsLinks
+from .pagination import Page, decode_cursor, paginate
+from .passwords import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, CredentialCache, PasswordHasher
+
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+USERNAME_RULE = (
+    "Must be 1 to 64 characters: letters A-Z or a-z, digits, '.', '-' or '_', "
+    "starting with a letter or digit."
+)
+
+
+def generate_password() -> str:
+    """A strong random password (about 190 bits)."""
+    return secrets.token_urlsafe(24)
+
+
+def password_problems(password: str) -> list[str]:
+    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+        return [f"Must be {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters long."]
+    return []
+
+
+class UserService:
+    def __init__(self, database: Database, *, hasher: PasswordHasher) -> None:
+        self.database = database
+        self.hasher = hasher
+        self.credentials = CredentialCache()
+
+    def authenticate(self, username: str, password: str) -> UserRecord | None:
+        """The user these credentials belong to, or None. Unknown names cost a full verify."""
+        if not username and not password:
+            return None  # no credentials at all: nothing to time, nothing to hash
+        user = None
+        if USERNAME_PATTERN.fullmatch(username):
+            with self.database.read() as connection:
+                user = user_queries.find_by_name(connection, username)
+        if user is not None and self.credentials.hit(username, password, user.password_hash):
+            return user
+        if not self.hasher.verify(user.password_hash if user else None, password):
+            return None
+        self.credentials.remember(username, password, user.password_hash)
+        return user
+
+    def create(
+        self, actor: UserRecord, *, username: str, password: str, is_admin: bool = False
+    ) -> UserRecord:
+        self.require_admin(actor)
+        errors: dict[str, list[str]] = {}
+        if not USERNAME_PATTERN.fullmatch(username):
+            errors["username"] = [USERNAME_RULE]
+        if problems := password_problems(password):
+            errors["password"] = problems
+        if errors:
+            raise InvalidInput("The user has invalid fields.", errors=errors)
+        password_hash = self.hasher.hash(password)
+        try:
+            with self.database.write() as connection:
+                user_queries.insert_user(
+                    connection,
+                    username=username,
+                    password_hash=password_hash,
+                    is_admin=is_admin,
+                    now=utcnow(),
+                )
+                return user_queries.find_by_name(connection, username)
+        except DuplicateKey:
+            raise UsernameTaken(f"The username '{username}' is already taken.") from None
+
+    def get(self, actor: UserRecord, username: str) -> UserRecord:
+        self.require_self_or_admin(actor, username)
+        with self.database.read() as connection:
+            user = user_queries.find_by_name(connection, username)
+        if user is None:
+            raise self._not_found(username)
+        return user
+
+    def list(self, actor: UserRecord, *, cursor: str | None, limit: int) -> Page[UserRecord]:
+        self.require_admin(actor)
+        before_id = decode_cursor(cursor)
+        with self.database.read() as connection:
+            rows = user_queries.page(connection, before_id=before_id, limit=limit + 1)
+        return paginate(rows, limit, lambda user: user.id)
+
+    def count(self) -> int:
+        with self.database.read() as connection:
+            return user_queries.count_users(connection)
+
+    def update(
+        self,
+        actor: UserRecord,
+        username: str,
+        *,
+        password: str | None = None,
+        is_admin: bool | None = None,
+    ) -> UserRecord:
+        """Users may change their own password; only admins change roles or others."""
+        self.require_self_or_admin(actor, username)
+        if is_admin is not None and not actor.is_admin:
+            raise Forbidden("Only an administrator can change is_admin.")
+        if password is not None and (problems := password_problems(password)):
+            raise InvalidInput("The user has invalid fields.", errors={"password": problems})
+        changes: dict[str, object] = {}
+        if password is not None:
+            changes["password_hash"] = self.hasher.hash(password)
+        with self.database.write() as connection:
+            user = user_queries.find_by_name(connection, username)
+            if user is None:
+                raise self._not_found(username)
+            if is_admin is not None and is_admin != user.is_admin:
+                if not is_admin and user_queries.count_admins(connection) <= 1:
+                    raise LastAdmin("The last administrator cannot lose the role.")
+                changes["is_admin"] = is_admin
+            if changes:
+                user_queries.update_user(connection, user.id, changes)
+                user = user_queries.find_by_name(connection, username)
+        return user
+
+    def delete(self, actor: UserRecord, username: str, *, purge: bool = False) -> None:
+        self.require_admin(actor)
+        with self.database.write() as connection:
+            user = user_queries.find_by_name(connection, username)
+            if user is None:
+                raise self._not_found(username)
+            if user.is_admin and user_queries.count_admins(connection) <= 1:
+                raise LastAdmin("The last administrator cannot be deleted.")
+            if link_queries.owner_has_links(connection, user.id):
+                if not purge:
+                    raise UserOwnsLinks(
+                        f"'{username}' still owns links; delete them first, "
+                        "or repeat the request with ?purge=true to delete them too."
+                    )
+                link_queries.delete_links_of_owner(connection, user.id)
+            user_queries.delete_user(connection, user.id)
+
+    @staticmethod
+    def require_admin(actor: UserRecord) -> None:
+        if not actor.is_admin:
+            raise Forbidden("This needs an administrator.")
+
+    @staticmethod
+    def require_self_or_admin(actor: UserRecord, username: str) -> None:
+        if not actor.is_admin and actor.username != username:
+            raise Forbidden("Only administrators can see or change other users.")
+
+    @staticmethod
+    def _not_found(username: str) -> NotFound:
+        return NotFound(f"There is no user '{username}'.")

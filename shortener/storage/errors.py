@@ -1,0 +1,9 @@
+"""Storage-level failures, translated from the driver so no layer above imports SQLAlchemy."""
+
+
+class DuplicateKey(Exception):
+    """A unique constraint refused a write (a slug or username already taken)."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached or stayed locked past the busy timeout."""

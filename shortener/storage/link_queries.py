@@ -1,0 +1,109 @@
+"""Queries on links, including the redirect hot path."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
+
+from .records import LinkRecord, Redirect
+from .tables import links, users
+
+_LINK_COLUMNS = (
+    links.c.id,
+    links.c.slug,
+    links.c.target,
+    links.c.title,
+    links.c.redirect_status,
+    links.c.visit_count,
+    links.c.owner_id,
+    users.c.username.label("owner_username"),
+    links.c.created_at,
+    links.c.updated_at,
+)
+_SELECT_LINKS = select(*_LINK_COLUMNS).join_from(links, users, links.c.owner_id == users.c.id)
+
+# Built once at import: the hot path is one indexed UPDATE ... RETURNING per redirect.
+_FOLLOW = (
+    update(links)
+    .where(links.c.slug == bindparam("redirect_slug"))
+    .values(visit_count=links.c.visit_count + 1)
+    .returning(links.c.target, links.c.redirect_status)
+)
+_PEEK = select(links.c.target, links.c.redirect_status).where(
+    links.c.slug == bindparam("redirect_slug")
+)
+
+
+def follow(connection: Connection, slug: str) -> Redirect | None:
+    """Counts a visit and returns where to send the visitor, atomically."""
+    row = connection.execute(_FOLLOW, {"redirect_slug": slug}).first()
+    return None if row is None else Redirect(row[0], row[1])
+
+
+def peek(connection: Connection, slug: str) -> Redirect | None:
+    """Where a slug points, without counting a visit (HEAD)."""
+    row = connection.execute(_PEEK, {"redirect_slug": slug}).first()
+    return None if row is None else Redirect(row[0], row[1])
+
+
+def find_by_slug(connection: Connection, slug: str) -> LinkRecord | None:
+    row = connection.execute(_SELECT_LINKS.where(links.c.slug == slug)).first()
+    return None if row is None else LinkRecord(**row._mapping)
+
+
+def page(
+    connection: Connection, *, owner_id: int | None, before_id: int | None, limit: int
+) -> list[LinkRecord]:
+    """Newest first, keyset-paginated on the primary key (page N costs what page 1 costs)."""
+    query = _SELECT_LINKS
+    if owner_id is not None:
+        query = query.where(links.c.owner_id == owner_id)
+    if before_id is not None:
+        query = query.where(links.c.id < before_id)
+    query = query.order_by(links.c.id.desc()).limit(limit)
+    return [LinkRecord(**row._mapping) for row in connection.execute(query)]
+
+
+def insert_link(
+    connection: Connection,
+    *,
+    slug: str,
+    target: str,
+    title: str | None,
+    redirect_status: int,
+    owner_id: int,
+    now: datetime,
+) -> int:
+    result = connection.execute(
+        insert(links)
+        .values(
+            slug=slug,
+            target=target,
+            title=title,
+            redirect_status=redirect_status,
+            visit_count=0,
+            owner_id=owner_id,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(links.c.id)
+    )
+    return result.scalar_one()
+
+
+def update_link(connection: Connection, link_id: int, changes: dict[str, Any]) -> None:
+    connection.execute(update(links).where(links.c.id == link_id).values(**changes))
+
+
+def delete_link(connection: Connection, link_id: int) -> None:
+    connection.execute(delete(links).where(links.c.id == link_id))
+
+
+def owner_has_links(connection: Connection, owner_id: int) -> bool:
+    return bool(connection.execute(select(exists().where(links.c.owner_id == owner_id))).scalar())
+
+
+def delete_links_of_owner(connection: Connection, owner_id: int) -> None:
+    connection.execute(delete(links).where(links.c.owner_id == owner_id))

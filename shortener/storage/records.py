@@ -1,0 +1,35 @@
+"""Plain records handed to the layers above, so they never see SQLAlchemy rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: int
+    username: str
+    password_hash: str
+    is_admin: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRecord:
+    id: int
+    slug: str
+    target: str
+    title: str | None
+    redirect_status: int
+    visit_count: int
+    owner_id: int
+    owner_username: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    target: str
+    status: int
