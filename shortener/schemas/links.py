@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import current_app, url_for
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from ..services.links import DEFAULT_REDIRECT_STATUS, REDIRECT_STATUSES, TITLE_MAX_LENGTH
-from ..services.slugs import SLUG_MAX_LENGTH, SLUG_PATTERN
+from ..services.slugs import SLUG_PATTERN, slug_problems
+from ..services.targets import TargetRejected, normalize_target
 from ..storage.records import LinkRecord
 from .fields import Timestamp, uri_to
 from .pages import PageQuery
@@ -20,24 +21,39 @@ def short_url_of(link: LinkRecord) -> str:
     return url_for("redirects.follow", slug=link.slug, _external=True)
 
 
+def _check_slug(slug: str) -> None:
+    """The service's slug rules, so every field's problems come back in one answer."""
+    problems = slug_problems(slug, current_app.extensions["shortener"].links.reserved_slugs)
+    if problems:
+        raise ValidationError(problems)
+
+
+class TargetUrl(fields.String):
+    """An absolute http(s) URL, normalized (IDN hosts to punycode) by the service's rules."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        max_length = current_app.extensions["shortener.settings"].max_target_length
+        try:
+            return normalize_target(text, max_length=max_length)
+        except TargetRejected as rejected:
+            raise ValidationError(str(rejected)) from None
+
+
 class LinkSchema(Schema):
     class Meta:
         unknown = RAISE
 
     uri = uri_to("link", slug="slug")
     slug = fields.String(
-        validate=validate.Regexp(
-            SLUG_PATTERN,
-            error=f"Must be 1 to {SLUG_MAX_LENGTH} characters, each a letter A-Z or a-z, "
-            "a digit, '-' or '_'.",
-        ),
+        validate=_check_slug,
         metadata={
             "description": "Case-sensitive; generated when omitted; fixed once created.",
             "pattern": SLUG_PATTERN.pattern,
         },
     )
     short_url = fields.Function(short_url_of, dump_only=True, metadata={"format": "uri"})
-    target = fields.String(
+    target = TargetUrl(
         required=True,
         metadata={"format": "uri", "description": "Absolute http or https URL."},
     )
