@@ -45,10 +45,14 @@ def read_json() -> Any:
         )
     raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
     try:
-        return json.loads(
+        data = json.loads(
             raw, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant
         )
-    except (ValueError, UnicodeDecodeError) as error:
+        # A lone surrogate escape ("\ud800") parses but is not Unicode text: refuse it here
+        # rather than fail with a 500 when it is stored or sent back.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        return data
+    except (ValueError, UnicodeError) as error:
         raise MalformedBody(f"The body is not valid JSON: {error}.") from None
 
 

@@ -8,6 +8,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from ..services.links import DEFAULT_REDIRECT_STATUS, REDIRECT_STATUSES, TITLE_MAX_LENGTH
 from ..services.slugs import SLUG_PATTERN, slug_problems
 from ..services.targets import TargetRejected, normalize_target
+from ..services.users import USERNAME_PATTERN, USERNAME_RULE
 from ..storage.records import LinkRecord
 from .fields import Timestamp, uri_to
 from .pages import PageQuery
@@ -60,7 +61,12 @@ class LinkSchema(Schema):
     title = fields.String(
         allow_none=True,
         load_default=None,
-        validate=validate.Length(max=TITLE_MAX_LENGTH),
+        validate=[
+            validate.Length(max=TITLE_MAX_LENGTH),
+            validate.Regexp(
+                r"[^\x00-\x1f\x7f-\x9f]*\Z", error="Must not contain control characters."
+            ),
+        ],
     )
     redirect_status = fields.Integer(
         strict=True,
@@ -78,5 +84,8 @@ class LinkListQuery(PageQuery):
         unknown = RAISE
 
     owner = fields.String(
-        load_default=None, metadata={"description": "Admins: only this user's links."}
+        load_default=None,
+        # A name no user can have (e.g. with NUL, which PostgreSQL refuses) is a bad parameter.
+        validate=validate.Regexp(rf"(?:{USERNAME_PATTERN.pattern})\Z", error=USERNAME_RULE),
+        metadata={"description": "Admins: only this user's links."},
     )

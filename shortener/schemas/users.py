@@ -28,7 +28,8 @@ class UserSchema(Schema):
     uri = uri_to("user", username="username")
     username = fields.String(
         required=True,
-        validate=validate.Regexp(USERNAME_PATTERN, error=USERNAME_RULE),
+        # Regexp only anchors at the start (re.match); \Z makes it the whole name.
+        validate=validate.Regexp(rf"(?:{USERNAME_PATTERN.pattern})\Z", error=USERNAME_RULE),
     )
     password = fields.String(required=True, **_PASSWORD)
     is_admin = StrictBoolean(load_default=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from .targets import TargetRejected, normalize_target
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 DEFAULT_REDIRECT_STATUS = 302
 TITLE_MAX_LENGTH = 255
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 GENERATED_SLUG_ATTEMPTS = 16
 
 
@@ -198,6 +200,9 @@ class LinkService:
                 errors["target"] = [str(rejected)]
         if fields.title is not None and len(fields.title) > TITLE_MAX_LENGTH:
             errors["title"] = [f"Must be at most {TITLE_MAX_LENGTH} characters long."]
+        elif fields.title is not None and _CONTROL_CHARACTER.search(fields.title):
+            # PostgreSQL cannot store NUL; no control character belongs in a one-line label.
+            errors["title"] = ["Must not contain control characters."]
         if fields.redirect_status not in REDIRECT_STATUSES:
             errors["redirect_status"] = [
                 "Must be one of " + ", ".join(map(str, REDIRECT_STATUSES)) + "."
