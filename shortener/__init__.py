@@ -39,6 +39,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         max_target_length=settings.max_target_length,
         reserved_slugs=ALWAYS_RESERVED | _top_level_paths(app),
         password_hash_method=settings.password_hash_method,
+        anonymize_ips=settings.anonymize_ips,
+        visit_flush_interval=settings.visit_flush_interval,
     )
     if settings.trusted_proxies:
         hops = settings.trusted_proxies

@@ -160,6 +160,7 @@ def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
         "--worker-class", GUNICORN_WORKER_CLASS,
         "--threads", str(GUNICORN_THREADS),
         "--no-control-socket",
+        "--config", "python:shortener.gunicorn_config",
         "--access-logfile", "-",
         "wsgi:app",
     ]  # fmt: skip

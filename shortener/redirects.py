@@ -1,10 +1,17 @@
-"""GET and HEAD /<slug>: the hot path, a plain Flask view rather than a Resource."""
+"""GET and HEAD /<slug>: the hot path, a plain Flask view rather than a Resource.
+
+One indexed read finds the target; the visit is handed to the in-memory VisitRecorder, so no
+database write, lock or failure can slow or fail a redirect.
+"""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request, url_for
 
 from .services.errors import NotFound
+from .services.visits import RawVisit
 
 blueprint = Blueprint("redirects", __name__)
 
@@ -21,10 +28,21 @@ def home() -> Response:
 
 @blueprint.get("/<slug>")
 def follow(slug: str) -> Response:
-    links = current_app.extensions["shortener"].links
-    found = links.peek(slug) if request.method == "HEAD" else links.follow(slug)
+    services = current_app.extensions["shortener"]
+    found = services.links.resolve(slug)
     if found is None:
         raise NotFound(f"There is no short link '{slug}'.")
+    if request.method == "GET":  # HEAD records nothing
+        headers = request.headers
+        services.recorder.record(
+            RawVisit(
+                link_id=found.link_id,
+                visited_at=datetime.now(UTC),
+                referrer=headers.get("Referer"),
+                user_agent=headers.get("User-Agent"),
+                remote_addr=request.remote_addr,
+            )
+        )
     return Response(
         status=found.status,
         headers={

@@ -19,6 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": 0,
     "PASSWORD_HASH_METHOD": "scrypt",
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    "ANONYMIZE_IPS": True,
+    "VISIT_FLUSH_INTERVAL": 1.0,
 }
 
 
@@ -35,6 +37,8 @@ class Settings:
     public_url: str | None
     trusted_proxies: int
     password_hash_method: str
+    anonymize_ips: bool
+    visit_flush_interval: float
 
     @property
     def redirect_cache_control(self) -> str:
@@ -56,6 +60,8 @@ class Settings:
             public_url=_public_url(config.get("PUBLIC_URL")),
             trusted_proxies=_integer(config, "TRUSTED_PROXIES", 0, 16),
             password_hash_method=_text(config, "PASSWORD_HASH_METHOD"),
+            anonymize_ips=_boolean(config, "ANONYMIZE_IPS"),
+            visit_flush_interval=_seconds(config, "VISIT_FLUSH_INTERVAL", 0.05, 60.0),
         )
 
 
@@ -75,6 +81,28 @@ def _integer(config: Mapping[str, Any], key: str, low: int, high: int) -> int:
             f"SHORTENER_{key} must be a whole number from {low} to {high}, not {value!r}."
         )
     return value
+
+
+def _boolean(config: Mapping[str, Any], key: str) -> bool:
+    value = config.get(key)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        value = value.lower() == "true"
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"SHORTENER_{key} must be true or false, not {value!r}.")
+    return value
+
+
+def _seconds(config: Mapping[str, Any], key: str, low: float, high: float) -> float:
+    value = config.get(key)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if isinstance(value, bool) or not low <= seconds <= high:
+        raise ConfigurationError(
+            f"SHORTENER_{key} must be a number of seconds from {low} to {high}, not {value!r}."
+        )
+    return seconds
 
 
 def _public_url(value: Any) -> str | None:

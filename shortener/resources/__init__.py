@@ -9,6 +9,7 @@ from ..problems import render_error
 from .links import LinkCollection, LinkItem
 from .root import Root
 from .users import UserCollection, UserItem
+from .visits import AllStats, LinkStats, LinkVisits
 
 API_PREFIX = "/api/v1.0"
 
@@ -31,3 +32,6 @@ def init_app(app: Flask) -> None:
     api.add_resource(LinkItem, "/links/<string:slug>", endpoint="link")
     api.add_resource(UserCollection, "/users", endpoint="users")
     api.add_resource(UserItem, "/users/<string:username>", endpoint="user")
+    api.add_resource(LinkVisits, "/links/<string:slug>/visits", endpoint="link_visits")
+    api.add_resource(LinkStats, "/links/<string:slug>/stats", endpoint="link_stats")
+    api.add_resource(AllStats, "/stats", endpoint="stats")

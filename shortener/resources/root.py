@@ -19,6 +19,7 @@ class Root(Resource):
                     "uri": url_for("root", _external=True),
                     "links": url_for("links", _external=True),
                     "users": url_for("users", _external=True),
+                    "stats": url_for("stats", _external=True),
                 }
             )
         )

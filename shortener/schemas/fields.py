@@ -57,3 +57,25 @@ def uri_to(endpoint: str, **values_of):
         return url_for(endpoint, **values, _external=True)
 
     return fields.Function(build, dump_only=True, metadata={"format": "uri"})
+
+
+class QueryTimestamp(fields.Field):
+    """An RFC 3339 timestamp with ``Z`` or an offset, or a date (midnight UTC)."""
+
+    default_error_messages = {
+        "invalid": "Must be an RFC 3339 timestamp such as 2026-11-21T09:30:00Z, or a date "
+        "such as 2026-11-21.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs) -> datetime:
+        if not isinstance(value, str) or not value.isascii() or len(value) > 40:
+            raise self.make_error("invalid")
+        try:
+            if len(value) == 10:
+                return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if moment.tzinfo is None or "T" not in value.upper():
+            raise self.make_error("invalid")
+        return moment.astimezone(UTC)

@@ -75,6 +75,8 @@ class LinkSchema(Schema):
     )
     visit_count = fields.Integer(dump_only=True)
     owner = uri_to("user", username="owner_username")
+    visits = uri_to("link_visits", slug="slug")
+    stats = uri_to("link_stats", slug="slug")
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
 

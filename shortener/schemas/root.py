@@ -9,3 +9,4 @@ class RootSchema(Schema):
     uri = fields.String(metadata={"format": "uri"})
     links = fields.String(metadata={"format": "uri"})
     users = fields.String(metadata={"format": "uri"})
+    stats = fields.String(metadata={"format": "uri"})

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from ..storage import Database
 from .links import LinkService
 from .passwords import PasswordHasher
+from .stats import VisitService
 from .users import UserService
+from .visits import VisitRecorder
 
 
 @dataclass(frozen=True)
@@ -15,6 +17,8 @@ class Services:
     database: Database
     links: LinkService
     users: UserService
+    visits: VisitService
+    recorder: VisitRecorder
 
 
 def build_services(
@@ -24,6 +28,8 @@ def build_services(
     max_target_length: int,
     reserved_slugs: frozenset[str],
     password_hash_method: str,
+    anonymize_ips: bool,
+    visit_flush_interval: float,
 ) -> Services:
     return Services(
         database=database,
@@ -34,4 +40,8 @@ def build_services(
             reserved_slugs=reserved_slugs,
         ),
         users=UserService(database, hasher=PasswordHasher(password_hash_method)),
+        visits=VisitService(database),
+        recorder=VisitRecorder(
+            database, anonymize_ips=anonymize_ips, flush_interval=visit_flush_interval
+        ),
     )

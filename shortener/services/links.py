@@ -46,18 +46,12 @@ class LinkService:
         self.reserved_slugs = frozenset(slug.lower() for slug in reserved_slugs)
 
     # -- the hot path -------------------------------------------------------------------
-    def follow(self, slug: str) -> Redirect | None:
-        """Where to send a visitor, counting the visit in the same statement."""
-        if not is_well_formed(slug):
-            return None
-        with self.database.write() as connection:
-            return queries.follow(connection, slug)
-
-    def peek(self, slug: str) -> Redirect | None:
+    def resolve(self, slug: str) -> Redirect | None:
+        """Where a slug points: one indexed read. Visits are recorded by the VisitRecorder."""
         if not is_well_formed(slug):
             return None
         with self.database.read() as connection:
-            return queries.peek(connection, slug)
+            return queries.resolve(connection, slug)
 
     # -- the API --------------------------------------------------------------------------
     def get(self, actor: UserRecord, slug: str) -> LinkRecord:

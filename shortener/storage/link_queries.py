@@ -24,28 +24,17 @@ _LINK_COLUMNS = (
 )
 _SELECT_LINKS = select(*_LINK_COLUMNS).join_from(links, users, links.c.owner_id == users.c.id)
 
-# Built once at import: the hot path is one indexed UPDATE ... RETURNING per redirect.
-_FOLLOW = (
-    update(links)
-    .where(links.c.slug == bindparam("redirect_slug"))
-    .values(visit_count=links.c.visit_count + 1)
-    .returning(links.c.target, links.c.redirect_status)
-)
-_PEEK = select(links.c.target, links.c.redirect_status).where(
+# Built once at import: the hot path is one indexed lookup per redirect; the visit itself is
+# written later, in a batch (see services/visits.py).
+_RESOLVE = select(links.c.id, links.c.target, links.c.redirect_status).where(
     links.c.slug == bindparam("redirect_slug")
 )
 
 
-def follow(connection: Connection, slug: str) -> Redirect | None:
-    """Counts a visit and returns where to send the visitor, atomically."""
-    row = connection.execute(_FOLLOW, {"redirect_slug": slug}).first()
-    return None if row is None else Redirect(row[0], row[1])
-
-
-def peek(connection: Connection, slug: str) -> Redirect | None:
-    """Where a slug points, without counting a visit (HEAD)."""
-    row = connection.execute(_PEEK, {"redirect_slug": slug}).first()
-    return None if row is None else Redirect(row[0], row[1])
+def resolve(connection: Connection, slug: str) -> Redirect | None:
+    """Where a slug points."""
+    row = connection.execute(_RESOLVE, {"redirect_slug": slug}).first()
+    return None if row is None else Redirect(row[0], row[1], row[2])
 
 
 def find_by_slug(connection: Connection, slug: str) -> LinkRecord | None:

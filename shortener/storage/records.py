@@ -31,5 +31,19 @@ class LinkRecord:
 
 @dataclass(frozen=True, slots=True)
 class Redirect:
+    link_id: int
     target: str
     status: int
+
+
+@dataclass(frozen=True, slots=True)
+class VisitRecord:
+    id: int
+    link_slug: str
+    visited_at: datetime
+    referrer: str | None
+    user_agent: str | None
+    browser: str | None
+    os: str | None
+    ip: str | None
+    is_bot: bool

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -76,4 +77,37 @@ links = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     # Keyset pagination of one owner's links, newest first.
     Index(None, "owner_id", "id"),
+)
+
+visits = Table(
+    "visits",
+    metadata,
+    Column("id", Identifier, primary_key=True, autoincrement=True),
+    Column("link_id", Identifier, ForeignKey("links.id", ondelete="CASCADE"), nullable=False),
+    Column("visited_at", UTCDateTime, nullable=False),
+    Column("referrer", String(1024), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Column("browser", String(64), nullable=True),
+    Column("os", String(64), nullable=True),
+    Column("is_bot", Boolean, nullable=False),
+    Column("ip", String(45), nullable=True),
+    # Newest-first keyset pages of one link's visits, and time-window filters on them.
+    Index(None, "link_id", "id"),
+    Index(None, "link_id", "visited_at"),
+)
+
+# Visits counted per link, hour, dimension and value, written in the same transaction as the
+# visits: statistics read a few thousand of these instead of millions of visits.
+visit_rollups = Table(
+    "visit_rollups",
+    metadata,
+    Column("link_id", Identifier, ForeignKey("links.id", ondelete="CASCADE"), nullable=False),
+    Column("dimension", String(16), nullable=False),  # total | browser | os | referrer
+    Column("hour", UTCDateTime, nullable=False),
+    Column("value", String(255), nullable=False),  # "" for total, or no referrer
+    Column("is_bot", Boolean, nullable=False),
+    Column("visits", BigInteger, nullable=False),
+    PrimaryKeyConstraint("link_id", "dimension", "hour", "value", "is_bot"),
+    # Totals across every link (the admin's /stats).
+    Index(None, "dimension", "hour"),
 )

@@ -1,0 +1,82 @@
+"""Visits and statistics, and the parameters that filter them."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from ..services.stats import BOTS_CHOICES, INTERVALS
+from .fields import QueryTimestamp, Timestamp, uri_to
+from .pages import PageQuery
+
+_BOTS = fields.String(
+    load_default="include",
+    validate=validate.OneOf(BOTS_CHOICES),
+    metadata={"description": "include (default), exclude or only bots."},
+)
+
+
+class _Window(Schema):
+    since = QueryTimestamp(load_default=None, metadata={"format": "date-time"})
+    until = QueryTimestamp(load_default=None, metadata={"format": "date-time"})
+
+    @validates_schema
+    def _since_before_until(self, data, **kwargs) -> None:
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise ValidationError("Must not be after until.", field_name="since")
+
+
+class VisitListQuery(_Window, PageQuery):
+    class Meta:
+        unknown = RAISE
+
+    bots = _BOTS
+
+
+class StatsQuery(_Window):
+    class Meta:
+        unknown = RAISE
+
+    interval = fields.String(load_default="day", validate=validate.OneOf(INTERVALS))
+    bots = _BOTS
+
+
+class VisitSchema(Schema):
+    visited_at = Timestamp()
+    referrer = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
+    browser = fields.String(allow_none=True)
+    os = fields.String(allow_none=True)
+    ip = fields.String(
+        allow_none=True, metadata={"description": "Anonymized to /24 (IPv4) or /48 (IPv6)."}
+    )
+    is_bot = fields.Boolean()
+    link = uri_to("link", slug="link_slug")
+
+
+class _Bucket(Schema):
+    start = Timestamp()
+    visits = fields.Integer()
+
+
+class _Referrer(Schema):
+    host = fields.String(allow_none=True, metadata={"description": "null: no Referer."})
+    visits = fields.Integer()
+
+
+class _Family(Schema):
+    family = fields.String(allow_none=True, metadata={"description": "null: not recognized."})
+    visits = fields.Integer()
+
+
+class StatsSchema(Schema):
+    uri = fields.String(metadata={"format": "uri"})
+    link = fields.String(metadata={"format": "uri"})
+    since = Timestamp()
+    until = Timestamp()
+    interval = fields.String()
+    total = fields.Integer()
+    bots = fields.Integer()
+    series = fields.List(fields.Nested(_Bucket))
+    referrers = fields.List(fields.Nested(_Referrer))
+    browsers = fields.List(fields.Nested(_Family))
+    operating_systems = fields.List(fields.Nested(_Family))

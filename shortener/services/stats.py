@@ -1,0 +1,177 @@
+"""Visit listings and statistics, read from indexed queries and the hourly rollups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ..storage import Database, link_queries, visit_queries
+from ..storage.records import LinkRecord, UserRecord, VisitRecord
+from .actors import can_see_owner, utcnow
+from .errors import Forbidden, InvalidParameter, NotFound
+from .pagination import Page, decode_cursor, paginate
+from .slugs import is_well_formed
+
+INTERVALS = ("hour", "day", "week", "month")
+BOTS_CHOICES = (visit_queries.BOTS_INCLUDE, visit_queries.BOTS_EXCLUDE, visit_queries.BOTS_ONLY)
+MAX_BUCKETS = 10_000
+TOP_VALUES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    link: LinkRecord | None
+    since: datetime
+    until: datetime
+    interval: str
+    bots_filter: str
+    total: int
+    bots: int
+    series: list[tuple[datetime, int]]
+    referrers: list[tuple[str | None, int]]
+    browsers: list[tuple[str | None, int]]
+    operating_systems: list[tuple[str | None, int]]
+
+
+def floor_to(moment: datetime, interval: str) -> datetime:
+    """The start of the bucket holding ``moment`` (UTC; weeks start on Monday)."""
+    moment = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if interval == "hour":
+        return moment
+    moment = moment.replace(hour=0)
+    if interval == "day":
+        return moment
+    if interval == "week":
+        return moment - timedelta(days=moment.weekday())
+    return moment.replace(day=1)
+
+
+def next_start(start: datetime, interval: str) -> datetime:
+    if interval == "hour":
+        return start + timedelta(hours=1)
+    if interval == "day":
+        return start + timedelta(days=1)
+    if interval == "week":
+        return start + timedelta(weeks=1)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+class VisitService:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def list(
+        self,
+        actor: UserRecord,
+        slug: str,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        bots: str,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[LinkRecord, Page[VisitRecord]]:
+        before_id = decode_cursor(cursor)
+        with self.database.read() as connection:
+            link = self._visible_link(connection, actor, slug)
+            rows = visit_queries.page(
+                connection,
+                link_id=link.id,
+                link_slug=link.slug,
+                since=since,
+                until=until,
+                bots=bots,
+                before_id=before_id,
+                limit=limit + 1,
+            )
+        return link, paginate(rows, limit, lambda visit: visit.id)
+
+    def link_stats(
+        self,
+        actor: UserRecord,
+        slug: str,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        interval: str,
+        bots: str,
+    ) -> Stats:
+        with self.database.read() as connection:
+            link = self._visible_link(connection, actor, slug)
+            return self._stats(connection, link, since, until, interval, bots)
+
+    def all_stats(
+        self,
+        actor: UserRecord,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        interval: str,
+        bots: str,
+    ) -> Stats:
+        if not actor.is_admin:
+            raise Forbidden("Statistics across all links need an administrator.")
+        with self.database.read() as connection:
+            return self._stats(connection, None, since, until, interval, bots)
+
+    def _stats(self, connection, link, since, until, interval, bots) -> Stats:
+        """Whole buckets: the window is widened to [floor(since), ceil(until))."""
+        link_id = link.id if link else None
+        until = until or utcnow()
+        if since is None:
+            since = visit_queries.first_hour(connection, link_id=link_id) or until
+        start = floor_to(since, interval)
+        end = floor_to(until, interval)
+        if end < until or end == start:
+            end = next_start(end, interval)
+        buckets = [start]
+        while (following := next_start(buckets[-1], interval)) < end:
+            buckets.append(following)
+            if len(buckets) > MAX_BUCKETS:
+                raise InvalidParameter(
+                    f"That window holds more than {MAX_BUCKETS} {interval}s; "
+                    "narrow since/until or choose a longer interval.",
+                    errors={"interval": [f"Too many buckets (over {MAX_BUCKETS})."]},
+                )
+        counts = dict.fromkeys(buckets, 0)
+        total = bot_visits = 0
+        hourly = visit_queries.hourly_totals(
+            connection, link_id=link_id, since=start, until=end, bots=bots
+        )
+        for hour, is_bot, visits in hourly:
+            counts[floor_to(hour, interval)] += visits
+            total += visits
+            bot_visits += visits if is_bot else 0
+
+        def top(dimension: str) -> list[tuple[str | None, int]]:
+            rows = visit_queries.top_values(
+                connection,
+                link_id=link_id,
+                dimension=dimension,
+                since=start,
+                until=end,
+                bots=bots,
+                limit=TOP_VALUES,
+            )
+            return [(value or None, visits) for value, visits in rows]
+
+        return Stats(
+            link=link,
+            since=start,
+            until=end,
+            interval=interval,
+            bots_filter=bots,
+            total=total,
+            bots=bot_visits,
+            series=sorted(counts.items()),
+            referrers=top("referrer"),
+            browsers=top("browser"),
+            operating_systems=top("os"),
+        )
+
+    @staticmethod
+    def _visible_link(connection, actor: UserRecord, slug: str) -> LinkRecord:
+        link = link_queries.find_by_slug(connection, slug) if is_well_formed(slug) else None
+        if link is None or not can_see_owner(actor, link.owner_id):
+            raise NotFound(f"There is no link '{slug}'.")
+        return link

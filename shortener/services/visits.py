@@ -1,0 +1,164 @@
+"""Recording visits off the hot path: buffered in memory, written in batches.
+
+A redirect only appends to a deque. A background thread writes what has gathered every
+``flush_interval`` seconds, in one transaction that inserts the visits, adds to the links'
+``visit_count`` and to the hourly rollups. A failed or locked write is logged and retried on
+the next round; the visitor already has their redirect. A graceful stop (SIGTERM, gunicorn
+reload) writes everything; a crash loses at most the last interval.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..storage import Database
+from ..storage import visit_queries as queries
+from ..storage.visit_queries import NewVisit
+from .visitors import (
+    REFERRER_MAX_LENGTH,
+    USER_AGENT_MAX_LENGTH,
+    clean_header,
+    client_address,
+    describe_user_agent,
+    referrer_host,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RawVisit:
+    """What the hot path captures; everything else is worked out by the writer."""
+
+    link_id: int
+    visited_at: datetime
+    referrer: str | None
+    user_agent: str | None
+    remote_addr: str | None
+
+
+class VisitRecorder:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        anonymize_ips: bool = True,
+        flush_interval: float = 1.0,
+        max_batch: int = 5000,
+        max_pending: int = 1_000_000,
+    ) -> None:
+        self.database = database
+        self.anonymize_ips = anonymize_ips
+        self.flush_interval = flush_interval
+        self.max_batch = max_batch
+        self.max_pending = max_pending
+        self._pending: deque[RawVisit] = deque()
+        self._flush_lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._writer_pid: int | None = None
+        self._atexit_registered = False
+
+    # -- the hot path -------------------------------------------------------------------
+    def record(self, visit: RawVisit) -> None:
+        self._pending.append(visit)
+        if self._writer_pid != os.getpid():
+            self._start_writer()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    # -- the writer ---------------------------------------------------------------------
+    def _start_writer(self) -> None:
+        """Started on first use in each process, so a fork never inherits a dead thread."""
+        with self._start_lock:
+            if self._writer_pid == os.getpid():
+                return
+            self._writer_pid = os.getpid()
+            self._stop = threading.Event()
+            thread = threading.Thread(target=self._run, name="visit-writer", daemon=True)
+            thread.start()
+            if not self._atexit_registered:
+                atexit.register(self.close)
+                self._atexit_registered = True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_interval):
+            self.flush()
+
+    def flush(self) -> int:
+        """Writes everything pending now; returns how many visits were written.
+
+        Never raises: a failure is logged and the visits stay queued for the next round.
+        """
+        written = 0
+        with self._flush_lock:
+            while self._pending:
+                batch = self._take_batch()
+                try:
+                    written += self._write(batch)
+                except Exception:
+                    self._pending.extendleft(reversed(batch))
+                    logger.warning(
+                        "could not write %d visits; will retry (%d pending)",
+                        len(batch),
+                        len(self._pending),
+                        exc_info=True,
+                    )
+                    self._shed_overflow()
+                    break
+        return written
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stops the writer and writes what is left, retrying for up to ``timeout`` seconds."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        while self._pending and time.monotonic() < deadline:
+            if self.flush() == 0 and self._pending:
+                time.sleep(0.2)
+        if self._pending:
+            logger.error("stopping with %d visits unwritten", len(self._pending))
+
+    def _take_batch(self) -> list[RawVisit]:
+        batch = []
+        while self._pending and len(batch) < self.max_batch:
+            batch.append(self._pending.popleft())
+        return batch
+
+    def _write(self, batch: list[RawVisit]) -> int:
+        described = [self._describe(visit) for visit in batch]
+        with self.database.write() as connection:
+            return queries.record(connection, described)
+
+    def _shed_overflow(self) -> None:
+        overflow = len(self._pending) - self.max_pending
+        if overflow > 0:
+            for _ in range(overflow):
+                self._pending.popleft()
+            logger.error("dropped the %d oldest unwritten visits: backlog full", overflow)
+
+    def _describe(self, visit: RawVisit) -> NewVisit:
+        user_agent = clean_header(visit.user_agent, USER_AGENT_MAX_LENGTH)
+        browser, os_family, is_bot = (
+            describe_user_agent(user_agent) if user_agent else (None, None, False)
+        )
+        referrer = clean_header(visit.referrer, REFERRER_MAX_LENGTH)
+        return NewVisit(
+            link_id=visit.link_id,
+            visited_at=visit.visited_at,
+            referrer=referrer,
+            user_agent=user_agent,
+            browser=browser,
+            os=os_family,
+            is_bot=is_bot,
+            ip=client_address(visit.remote_addr, anonymize=self.anonymize_ips),
+            referrer_host=referrer_host(referrer),
+        )
