@@ -13,7 +13,7 @@ from . import create_app
 from .services.actors import OPERATOR
 from .services.errors import ShortenerError
 from .services.users import generate_password
-from .storage import migrations
+from .storage import DatabaseUnavailable, migrations
 
 
 def _services():
@@ -35,6 +35,11 @@ def _run(action):
         return action()
     except ShortenerError as error:
         raise _ServiceErrors(error) from None
+    except DatabaseUnavailable as error:
+        raise click.ClickException(
+            f"The database is unavailable ({error}); is it running, and has "
+            "'shortener db upgrade' been run?"
+        ) from None
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
@@ -51,7 +56,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to the newest revision (safe to run again)."""
-    migrations.upgrade(_services().database)
+    _run(lambda: migrations.upgrade(_services().database))
     click.echo("database is up to date")
 
 
@@ -100,7 +105,7 @@ def users_bootstrap(username: str) -> None:
     The password comes from SHORTENER_ADMIN_PASSWORD, else it is generated and printed once.
     """
     service = _services().users
-    if service.count() > 0:
+    if _run(service.count) > 0:
         click.echo("users exist already; no admin created")
         return
     password = os.environ.get("SHORTENER_ADMIN_PASSWORD")
@@ -116,7 +121,7 @@ def users_list() -> None:
     cursor = None
     click.echo(f"{'USERNAME':<32} {'ADMIN':<5} CREATED")
     while True:
-        page = _services().users.list(OPERATOR, cursor=cursor, limit=1000)
+        page = _run(lambda after=cursor: _services().users.list(OPERATOR, cursor=after, limit=1000))
         for user in page.items:
             created = user.created_at.isoformat(timespec="seconds").replace("+00:00", "Z")
             click.echo(f"{user.username:<32} {'yes' if user.is_admin else 'no':<5} {created}")
@@ -152,8 +157,11 @@ GUNICORN_WORKER_CLASS = "gthread"
 GUNICORN_THREADS = 4
 
 
-def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
-    return [
+def gunicorn_command(
+    host: str, port: int, workers: int, *, app: str = "wsgi:app", access_log: bool = False
+) -> list[str]:
+    """The gunicorn command line; the benchmark serves its baseline with the same one."""
+    command = [
         sys.executable, "-m", "gunicorn",
         "--bind", f"{host}:{port}",
         "--workers", str(workers),
@@ -161,18 +169,20 @@ def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
         "--threads", str(GUNICORN_THREADS),
         "--no-control-socket",
         "--config", "python:shortener.gunicorn_config",
-        "--access-logfile", "-",
-        "wsgi:app",
     ]  # fmt: skip
+    if access_log:
+        command += ["--access-logfile", "-"]
+    return [*command, app]
 
 
 @main.command("serve", with_appcontext=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--access-log", is_flag=True, help="Log every request to standard output.")
+def serve(host: str, port: int, workers: int, access_log: bool) -> None:
     """Serve the app with gunicorn (gthread workers) on wsgi:app."""
-    command = gunicorn_command(host, port, workers)
+    command = gunicorn_command(host, port, workers, access_log=access_log)
     click.echo("exec: " + " ".join(command[2:]), err=True)
     sys.stdout.flush()
     os.execv(sys.executable, command)

@@ -58,7 +58,7 @@ def make_app(database_url: str, **config):
 def app(database_url):
     app = make_app(database_url)
     yield app
-    app.extensions["shortener"].database.dispose()
+    app.extensions["shortener"].close()
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def production_app(database_url):
     """As deployed: PROPAGATE_EXCEPTIONS off, so Flask-RESTful cannot re-raise under TESTING."""
     app = make_app(database_url, PROPAGATE_EXCEPTIONS=False, TESTING=False)
     yield app
-    app.extensions["shortener"].database.dispose()
+    app.extensions["shortener"].close()
 
 
 @pytest.fixture

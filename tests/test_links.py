@@ -26,6 +26,8 @@ REPRESENTATION_FIELDS = {
     "redirect_status",
     "visit_count",
     "owner",
+    "visits",
+    "stats",
     "created_at",
     "updated_at",
 }

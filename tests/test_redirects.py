@@ -19,6 +19,8 @@ def create(client, auth, slug: str, target: str = "https://example.com/", **fiel
 
 
 def visit_count(client, auth, slug: str) -> int:
+    """visit_count once the buffered visits have been written (the writer runs each second)."""
+    client.application.extensions["shortener"].recorder.flush()
     response = client.get(f"{LINKS}/{slug}", auth=auth)
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()["visit_count"]

@@ -20,6 +20,11 @@ class Services:
     visits: VisitService
     recorder: VisitRecorder
 
+    def close(self) -> None:
+        """Writes buffered visits, then releases database connections."""
+        self.recorder.close()
+        self.database.dispose()
+
 
 def build_services(
     database: Database,

@@ -44,14 +44,14 @@ class LinkService:
         self.slug_length = slug_length
         self.max_target_length = max_target_length
         self.reserved_slugs = frozenset(slug.lower() for slug in reserved_slugs)
+        self._resolve = queries.Resolver(database)
 
     # -- the hot path -------------------------------------------------------------------
     def resolve(self, slug: str) -> Redirect | None:
         """Where a slug points: one indexed read. Visits are recorded by the VisitRecorder."""
         if not is_well_formed(slug):
             return None
-        with self.database.read() as connection:
-            return queries.resolve(connection, slug)
+        return self._resolve(slug)
 
     # -- the API --------------------------------------------------------------------------
     def get(self, actor: UserRecord, slug: str) -> LinkRecord:

@@ -120,6 +120,7 @@ class VisitRecorder:
     def close(self, timeout: float = 10.0) -> None:
         """Stops the writer and writes what is left, retrying for up to ``timeout`` seconds."""
         self._stop.set()
+        self._writer_pid = None  # a later record() starts a new writer
         deadline = time.monotonic() + timeout
         while self._pending and time.monotonic() < deadline:
             if self.flush() == 0 and self._pending:

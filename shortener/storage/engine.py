@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, Executable, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -25,29 +26,74 @@ class Database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         options = {"pool_pre_ping": not self.is_sqlite}
         self.engine = create_engine(parsed, **options)
+        # Single-statement reads on the hot path: no BEGIN/COMMIT round trips, no ORM or
+        # Result objects, straight on the driver (see PreparedRead).
+        self.autocommit_engine = create_engine(parsed, isolation_level="AUTOCOMMIT", **options)
         if self.is_sqlite:
             _tune_sqlite(self.engine)
+            _tune_sqlite(self.autocommit_engine)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A transaction that only reads."""
-        with _translated_errors(), self.engine.connect() as connection, connection.begin():
+        with translated_errors(), self.engine.connect() as connection, connection.begin():
             yield connection
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that writes: on SQLite it takes the write lock up front."""
-        with _translated_errors(), self.engine.connect() as connection:
+        with translated_errors(), self.engine.connect() as connection:
             connection.execution_options(shortener_write=True)
             with connection.begin():
                 yield connection
 
+    def prepare(self, statement: Executable) -> PreparedRead:
+        return PreparedRead(self, statement)
+
     def dispose(self) -> None:
         self.engine.dispose()
+        self.autocommit_engine.dispose()
+
+
+class PreparedRead:
+    """A SELECT compiled once for this dialect and run on a pooled driver connection.
+
+    Only for statements whose columns need no type processing (ints and strings).
+    """
+
+    def __init__(self, database: Database, statement: Executable) -> None:
+        engine = database.autocommit_engine
+        compiled = statement.compile(dialect=engine.dialect)
+        self._engine = engine
+        self._sql = compiled.string
+        self._positional_names = compiled.positiontup if compiled.positional else None
+        self._driver_error = engine.dialect.loaded_dbapi.Error
+
+    def first(self, parameters: Mapping[str, Any]) -> tuple | None:
+        if self._positional_names is not None:
+            bound: Any = tuple(parameters[name] for name in self._positional_names)
+        else:
+            bound = parameters
+        try:
+            connection = self._engine.raw_connection()
+        except OperationalError as error:
+            raise DatabaseUnavailable(str(error.orig)) from error
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self._sql, bound)
+            row = cursor.fetchone()
+            cursor.close()
+            return row
+        except self._driver_error as error:
+            if self._engine.dialect.is_disconnect(error, connection, None):
+                connection.invalidate(error)
+            raise DatabaseUnavailable(str(error)) from error
+        finally:
+            connection.close()
 
 
 @contextmanager
-def _translated_errors() -> Iterator[None]:
+def translated_errors() -> Iterator[None]:
     try:
         yield
     except IntegrityError as error:

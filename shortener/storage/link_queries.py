@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
 
+from .engine import Database
 from .records import LinkRecord, Redirect
 from .tables import links, users
 
@@ -31,10 +32,15 @@ _RESOLVE = select(links.c.id, links.c.target, links.c.redirect_status).where(
 )
 
 
-def resolve(connection: Connection, slug: str) -> Redirect | None:
-    """Where a slug points."""
-    row = connection.execute(_RESOLVE, {"redirect_slug": slug}).first()
-    return None if row is None else Redirect(row[0], row[1], row[2])
+class Resolver:
+    """Where a slug points: the redirect's one indexed read, prepared once per process."""
+
+    def __init__(self, database: Database) -> None:
+        self._read = database.prepare(_RESOLVE)
+
+    def __call__(self, slug: str) -> Redirect | None:
+        row = self._read.first({"redirect_slug": slug})
+        return None if row is None else Redirect(row[0], row[1], row[2])
 
 
 def find_by_slug(connection: Connection, slug: str) -> LinkRecord | None:

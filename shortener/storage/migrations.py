@@ -7,7 +7,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from .engine import Database
+from .engine import Database, translated_errors
 
 
 def _config() -> Config:
@@ -19,7 +19,7 @@ def _config() -> Config:
 def upgrade(database: Database, revision: str = "head") -> None:
     """Creates or migrates the schema; running it again is a no-op."""
     config = _config()
-    with database.engine.begin() as connection:
+    with translated_errors(), database.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
