@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
-from flask import url_for
+from flask import g, url_for
 from marshmallow import fields
+
+# Slugs and usernames only ever hold these, so they need no escaping in a URI.
+_URL_SAFE = re.compile(r"[A-Za-z0-9._-]+")
+_PLACEHOLDER = "zq{}qz"
+
+
+def absolute_uri(endpoint: str, **values: str) -> str:
+    """``url_for(endpoint, **values, _external=True)``, built once per request and endpoint.
+
+    A page of 50 links needs 250 URIs; building each through the URL map cost more than the
+    query. The template is filled by plain replacement, only with URL-safe values.
+    """
+    if not all(isinstance(value, str) and _URL_SAFE.fullmatch(value) for value in values.values()):
+        return url_for(endpoint, **values, _external=True)
+    templates = g.setdefault("shortener_uri_templates", {})
+    key = (endpoint, *sorted(values))
+    template = templates.get(key)
+    if template is None:
+        placeholders = {name: _PLACEHOLDER.format(name) for name in values}
+        template = templates[key] = url_for(endpoint, **placeholders, _external=True)
+    for name, value in values.items():
+        template = template.replace(_PLACEHOLDER.format(name), value)
+    return template
 
 
 class Timestamp(fields.DateTime):
@@ -54,7 +78,7 @@ def uri_to(endpoint: str, **values_of):
 
     def build(obj) -> str:
         values = {name: getattr(obj, attribute) for name, attribute in values_of.items()}
-        return url_for(endpoint, **values, _external=True)
+        return absolute_uri(endpoint, **values)
 
     return fields.Function(build, dump_only=True, metadata={"format": "uri"})
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, url_for
+from flask import current_app
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from ..services.links import DEFAULT_REDIRECT_STATUS, REDIRECT_STATUSES, TITLE_MAX_LENGTH
@@ -10,7 +10,7 @@ from ..services.slugs import SLUG_PATTERN, slug_problems
 from ..services.targets import TargetRejected, normalize_target
 from ..services.users import USERNAME_PATTERN, USERNAME_RULE
 from ..storage.records import LinkRecord
-from .fields import Timestamp, uri_to
+from .fields import Timestamp, absolute_uri, uri_to
 from .pages import PageQuery
 
 
@@ -19,7 +19,7 @@ def short_url_of(link: LinkRecord) -> str:
     public_url = current_app.extensions["shortener.settings"].public_url
     if public_url:
         return f"{public_url}/{link.slug}"
-    return url_for("redirects.follow", slug=link.slug, _external=True)
+    return absolute_uri("redirects.follow", slug=link.slug)
 
 
 def _check_slug(slug: str) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask import url_for
 from marshmallow import RAISE, Schema, fields, validate
 
 from ..services.passwords import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from ..services.users import USERNAME_PATTERN, USERNAME_RULE
 from ..storage.records import UserRecord
-from .fields import QueryBoolean, StrictBoolean, Timestamp, uri_to
+from .fields import QueryBoolean, StrictBoolean, Timestamp, absolute_uri, uri_to
 
 _PASSWORD = dict(
     load_only=True,
@@ -18,7 +17,7 @@ _PASSWORD = dict(
 
 
 def links_of(user: UserRecord) -> str:
-    return url_for("links", owner=user.username, _external=True)
+    return absolute_uri("links", owner=user.username)
 
 
 class UserSchema(Schema):
