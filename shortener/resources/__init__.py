@@ -27,7 +27,7 @@ class ProblemApi(Api):
 
 def init_app(app: Flask) -> None:
     api = ProblemApi(app, prefix=API_PREFIX)
-    api.add_resource(Root, "/", endpoint="root")
+    api.add_resource(Root, "/", endpoint="root", strict_slashes=False)
     api.add_resource(LinkCollection, "/links", endpoint="links")
     api.add_resource(LinkItem, "/links/<string:slug>", endpoint="link")
     api.add_resource(UserCollection, "/users", endpoint="users")
