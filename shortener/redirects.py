@@ -29,6 +29,8 @@ def home() -> Response:
 @blueprint.get("/<slug>")
 def follow(slug: str) -> Response:
     services = current_app.extensions["shortener"]
+    # Stamped before the lookup: a visit is never older than the link it resolved to.
+    visited_at = datetime.now(UTC)
     found = services.links.resolve(slug)
     if found is None:
         raise NotFound(f"There is no short link '{slug}'.")
@@ -37,7 +39,7 @@ def follow(slug: str) -> Response:
         services.recorder.record(
             RawVisit(
                 link_id=found.link_id,
-                visited_at=datetime.now(UTC),
+                visited_at=visited_at,
                 referrer=headers.get("Referer"),
                 user_agent=headers.get("User-Agent"),
                 remote_addr=request.remote_addr,

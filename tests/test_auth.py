@@ -228,7 +228,7 @@ def test_default_hash_method_is_scrypt(database_url, monkeypatch):
         assert PASSWORD not in password_hash
         assert app.test_client().get("/api/v1.0/users", auth=("admin", PASSWORD)).status_code == 200
     finally:
-        app.extensions["shortener"].database.dispose()
+        app.extensions["shortener"].close()
 
 
 def test_api_created_users_are_stored_as_scrypt_hashes(database_url):
@@ -245,7 +245,7 @@ def test_api_created_users_are_stored_as_scrypt_hashes(database_url):
         assert check_password_hash(password_hash, NEW_PASSWORD)
         assert not check_password_hash(password_hash, PASSWORD)
     finally:
-        app.extensions["shortener"].database.dispose()
+        app.extensions["shortener"].close()
 
 
 def test_same_password_gives_different_hashes(app, make_user):
@@ -350,7 +350,7 @@ def test_password_change_in_another_worker_is_seen_at_once(app, database_url, cl
     try:
         users_service(other).update(OPERATOR, "alice", password=NEW_PASSWORD)
     finally:
-        other.extensions["shortener"].database.dispose()
+        other.extensions["shortener"].close()
     assert_challenge(client.get("/api/v1.0/links", auth=alice))
     assert client.get("/api/v1.0/links", auth=("alice", NEW_PASSWORD)).status_code == 200
 

@@ -136,7 +136,7 @@ def test_installed_command_upgrades_and_bootstraps(database_url):
         client = app.test_client()
         assert client.get("/api/v1.0/users", auth=("admin", NEW_PASSWORD)).status_code == 200
     finally:
-        app.extensions["shortener"].database.dispose()
+        app.extensions["shortener"].close()
 
 
 def test_installed_command_fails_cleanly(app, database_url, alice):

@@ -147,7 +147,7 @@ CASES = [
     ),
     Case("unknown-api-path", "GET", "/api/v1.0/nothing-here", 404, auth=None),
     Case("unknown-api-version", "GET", "/api/v2/links", 404, auth=None),
-    Case("unknown-api-deep-path", "GET", LINKS + "/taken/visits", 404),
+    Case("unknown-api-deep-path", "GET", LINKS + "/taken/clicks", 404),
     Case("unknown-link", "GET", LINKS + "/no-such-link", 404, problem="not-found"),
     Case("another-users-link", "GET", LINKS + "/taken", 404, auth=ALICE, problem="not-found"),
     Case("unknown-slug", "GET", "/no-such-slug", 404, auth=None, problem="not-found"),
@@ -356,7 +356,7 @@ def test_unhandled_error_in_resource(seeded_app, caplog, monkeypatch, accept):
 
 
 def test_unhandled_error_in_redirect(seeded_app, caplog, monkeypatch):
-    monkeypatch.setattr(seeded_app.extensions["shortener"].links, "follow", _fail)
+    monkeypatch.setattr(seeded_app.extensions["shortener"].links, "resolve", _fail)
     _assert_hidden_and_logged(seeded_app.test_client().get("/taken"), caplog)
 
 
@@ -366,8 +366,8 @@ def test_unhandled_error_in_redirect(seeded_app, caplog, monkeypatch):
         ("get", "GET", LINKS + "/taken", {"auth": ADMIN}),
         ("list", "GET", LINKS, {"auth": ADMIN}),
         ("create", "POST", LINKS, {"auth": ADMIN, "json": {"target": "https://example.org/"}}),
-        ("follow", "GET", "/taken", {}),
-        ("peek", "HEAD", "/taken", {}),
+        ("resolve", "GET", "/taken", {}),
+        ("resolve", "HEAD", "/taken", {}),
     ],
     ids=["resource-get", "resource-list", "resource-create", "redirect", "redirect-head"],
 )

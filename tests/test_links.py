@@ -80,7 +80,7 @@ def configured(database_url):
 
     yield build
     for app in apps:
-        app.extensions["shortener"].database.dispose()
+        app.extensions["shortener"].close()
 
 
 # -- POST /api/v1.0/links -----------------------------------------------------------------

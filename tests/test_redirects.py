@@ -41,7 +41,7 @@ def configured(database_url):
 
     yield build
     for app in apps:
-        app.extensions["shortener"].database.dispose()
+        app.extensions["shortener"].close()
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])

@@ -18,6 +18,7 @@ def test_root_is_public_and_names_every_collection(client):
         "uri": "http://localhost/api/v1.0/",
         "links": "http://localhost/api/v1.0/links",
         "users": "http://localhost/api/v1.0/users",
+        "stats": "http://localhost/api/v1.0/stats",
     }
 
 
@@ -43,6 +44,13 @@ def test_root_uri_is_itself(client):
     assert again.get_json() == body
 
 
+def test_root_stats_resolve_for_an_admin(client, admin):
+    uri = client.get(ROOT).get_json()["stats"]
+    response = client.get(uri, auth=admin)
+    assert response.status_code == 200
+    assert response.get_json()["uri"] == uri
+
+
 @pytest.mark.parametrize("name", ["links", "users"])
 def test_root_links_resolve_with_credentials(client, admin, name):
     """Following a root link with credentials lands on that collection."""
@@ -54,7 +62,7 @@ def test_root_links_resolve_with_credentials(client, admin, name):
     assert isinstance(body[name], list)
 
 
-@pytest.mark.parametrize("name", ["links", "users"])
+@pytest.mark.parametrize("name", ["links", "users", "stats"])
 def test_root_links_need_credentials(client, name):
     """Only the root is public: what it points to asks for Basic auth."""
     uri = client.get(ROOT).get_json()[name]

@@ -96,10 +96,15 @@ class QueryTimestamp(fields.Field):
             raise self.make_error("invalid")
         try:
             if len(value) == 10:
-                return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-            moment = datetime.fromisoformat(value)
-        except ValueError:
+                moment = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+            else:
+                moment = datetime.fromisoformat(value)
+                if moment.tzinfo is None or "T" not in value.upper():
+                    raise ValueError("not a timestamp with an offset")
+                # OverflowError: e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+                moment = moment.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise self.make_error("invalid") from None
-        if moment.tzinfo is None or "T" not in value.upper():
+        if moment.year >= 9999:  # stats widen a window to the next bucket: leave room for it
             raise self.make_error("invalid")
-        return moment.astimezone(UTC)
+        return moment

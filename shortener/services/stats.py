@@ -33,6 +33,9 @@ class Stats:
     operating_systems: list[tuple[str | None, int]]
 
 
+_FIXED_STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+
+
 def floor_to(moment: datetime, interval: str) -> datetime:
     """The start of the bucket holding ``moment`` (UTC; weeks start on Monday)."""
     moment = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -119,7 +122,14 @@ class VisitService:
         link_id = link.id if link else None
         until = until or utcnow()
         if since is None:
-            since = visit_queries.first_hour(connection, link_id=link_id) or until
+            first = visit_queries.first_hour(connection, link_id=link_id)
+            # An ``until`` before the first visit must not give a window that starts after it.
+            since = min(first, until) if first else until
+            # Left to us, the window is at most the last MAX_BUCKETS buckets.
+            if interval in _FIXED_STEPS:
+                since = max(
+                    since, floor_to(until, interval) - _FIXED_STEPS[interval] * (MAX_BUCKETS - 1)
+                )
         start = floor_to(since, interval)
         end = floor_to(until, interval)
         if end < until or end == start:

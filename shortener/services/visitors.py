@@ -27,10 +27,13 @@ def describe_user_agent(user_agent: str) -> tuple[str | None, str | None, bool]:
 
 
 def clean_header(value: str | None, max_length: int) -> str | None:
-    """A header value fit to store: NUL removed (PostgreSQL refuses it), cut to length."""
+    """A header value fit to store: NUL removed (PostgreSQL refuses it), a lone surrogate
+    (no driver can encode it; one would fail its whole batch on every retry) replaced by "?",
+    cut to length."""
     if not value:
         return None
-    return value.replace("\x00", "")[:max_length] or None
+    value = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return value[:max_length] or None
 
 
 def referrer_host(referrer: str | None) -> str | None:

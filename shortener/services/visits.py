@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..storage import Database
+from ..storage import Database, DatabaseUnavailable
 from ..storage import visit_queries as queries
 from ..storage.visit_queries import NewVisit
 from .visitors import (
@@ -97,7 +97,11 @@ class VisitRecorder:
     def flush(self) -> int:
         """Writes everything pending now; returns how many visits were written.
 
-        Never raises: a failure is logged and the visits stay queued for the next round.
+        Never raises. While the database is unavailable (down, locked, restarting) the visits
+        stay queued, in order, for the next round. When a batch fails otherwise, it is written
+        one visit at a time: visits that fail while others succeed are the data's fault and
+        are dropped with an error log, so one bad visit never blocks the rest; if every one
+        fails the cause is the system's (a missing table, say) and all stay queued.
         """
         written = 0
         with self._flush_lock:
@@ -105,17 +109,38 @@ class VisitRecorder:
                 batch = self._take_batch()
                 try:
                     written += self._write(batch)
-                except Exception:
-                    self._pending.extendleft(reversed(batch))
-                    logger.warning(
-                        "could not write %d visits; will retry (%d pending)",
-                        len(batch),
-                        len(self._pending),
-                        exc_info=True,
-                    )
-                    self._shed_overflow()
+                    continue
+                except DatabaseUnavailable as error:
+                    self._requeue(batch, error)
                     break
+                except Exception:
+                    logger.info("a batch of %d visits failed; writing one by one", len(batch))
+                failed: list[RawVisit] = []
+                for index, visit in enumerate(batch):
+                    try:
+                        written += self._write([visit])
+                    except DatabaseUnavailable as error:
+                        self._requeue(failed + batch[index:], error)
+                        return written
+                    except Exception as error:
+                        failed.append(visit)
+                        last_error = error
+                if failed and len(failed) == len(batch):
+                    self._requeue(failed, last_error)
+                    break
+                for visit in failed:
+                    logger.error("dropped a visit that cannot be written: %r", visit)
         return written
+
+    def _requeue(self, batch: list[RawVisit], error: BaseException) -> None:
+        self._pending.extendleft(reversed(batch))
+        logger.warning(
+            "could not write %d visits; will retry (%d pending)",
+            len(batch),
+            len(self._pending),
+            exc_info=error,
+        )
+        self._shed_overflow()
 
     def close(self, timeout: float = 10.0) -> None:
         """Stops the writer and writes what is left, retrying for up to ``timeout`` seconds."""
@@ -137,7 +162,10 @@ class VisitRecorder:
     def _write(self, batch: list[RawVisit]) -> int:
         described = [self._describe(visit) for visit in batch]
         with self.database.write() as connection:
-            return queries.record(connection, described)
+            # Only SQLite reuses ids; elsewhere another host's clock could run behind.
+            return queries.record(
+                connection, described, not_before_creation=self.database.is_sqlite
+            )
 
     def _shed_overflow(self) -> None:
         overflow = len(self._pending) - self.max_pending

@@ -37,16 +37,26 @@ _ADD_VISITS = (
 )
 
 
-def record(connection: Connection, batch: Sequence[NewVisit]) -> int:
+def record(
+    connection: Connection, batch: Sequence[NewVisit], *, not_before_creation: bool = False
+) -> int:
     """Writes visits, their links' counts and the rollups together; returns visits written.
 
     Visits of links deleted since the redirect are dropped (their rows would be deleted anyway).
+    SQLite gives a deleted newest link's id to the next link created: ``not_before_creation``
+    also drops visits older than their link, which belonged to the deleted one.
     """
     link_ids = sorted({visit.link_id for visit in batch})
-    alive_query = select(links.c.id).where(links.c.id.in_(link_ids))
+    alive_query = select(links.c.id, links.c.created_at).where(links.c.id.in_(link_ids))
     # KEY SHARE on PostgreSQL stops a concurrent DELETE of these links until we commit.
-    alive = set(connection.execute(alive_query.with_for_update(key_share=True)).scalars())
-    kept = [visit for visit in batch if visit.link_id in alive]
+    rows = connection.execute(alive_query.with_for_update(read=True, key_share=True))
+    created = {link_id: created_at for link_id, created_at in rows}
+    kept = [
+        visit
+        for visit in batch
+        if visit.link_id in created
+        and not (not_before_creation and visit.visited_at < created[visit.link_id])
+    ]
     if not kept:
         return 0
     connection.execute(

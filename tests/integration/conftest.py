@@ -176,24 +176,12 @@ def live_database_url(request, tmp_path_factory) -> Iterator[str]:
         engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def live_server(live_database_url, tmp_path_factory) -> Iterator[LiveServer]:
-    env = _server_env(live_database_url)
-    admin = ("admin", secrets.token_urlsafe(18))
-    _checked(run_cli(env, "db", "upgrade"), "shortener db upgrade")
-    _checked(
-        run_cli(env, "users", "create", admin[0], "--admin", "--password-stdin", input=admin[1]),
-        "shortener users create",
-    )
-
+def launch(env: dict[str, str], admin: tuple[str, str], log_path: Path) -> LiveServer:
+    """``shortener serve`` with 2 workers on a free port, answering once this returns."""
     port = _free_port()
-    server = LiveServer(
-        url=f"http://127.0.0.1:{port}",
-        admin=admin,
-        env=env,
-        log_path=tmp_path_factory.mktemp("live-server") / "server.log",
-    )
-    server_env = {**env, "GUNICORN_CMD_ARGS": f"--access-logformat '{ACCESS_LOG_FORMAT}'"}
+    server = LiveServer(url=f"http://127.0.0.1:{port}", admin=admin, env=env, log_path=log_path)
+    access_log = f"--access-logfile - --access-logformat '{ACCESS_LOG_FORMAT}'"
+    server_env = {**env, "GUNICORN_CMD_ARGS": access_log}
     command = [str(SHORTENER), "serve", "--host", "127.0.0.1", "--port", str(port)]
     with server.log_path.open("wb") as log:
         server.process = subprocess.Popen(
@@ -207,6 +195,29 @@ def live_server(live_database_url, tmp_path_factory) -> Iterator[LiveServer]:
         )
     try:
         _wait_until_ready(server)
+    except BaseException:
+        _stop(server.process)
+        raise
+    return server
+
+
+def stop(server: LiveServer) -> None:
+    """SIGTERM, the graceful stop: workers finish their requests and write buffered visits."""
+    _stop(server.process)
+
+
+@pytest.fixture(scope="module")
+def live_server(live_database_url, tmp_path_factory) -> Iterator[LiveServer]:
+    env = _server_env(live_database_url)
+    admin = ("admin", secrets.token_urlsafe(18))
+    _checked(run_cli(env, "db", "upgrade"), "shortener db upgrade")
+    _checked(
+        run_cli(env, "users", "create", admin[0], "--admin", "--password-stdin", input=admin[1]),
+        "shortener users create",
+    )
+
+    server = launch(env, admin, tmp_path_factory.mktemp("live-server") / "server.log")
+    try:
         yield server
     finally:
-        _stop(server.process)
+        stop(server)
