@@ -36,6 +36,7 @@ def clean_header(value: str | None, max_length: int) -> str | None:
     return value[:max_length] or None
 
 
+@functools.lru_cache(maxsize=8192)
 def referrer_host(referrer: str | None) -> str | None:
     if not referrer:
         return None
@@ -46,6 +47,7 @@ def referrer_host(referrer: str | None) -> str | None:
     return host[:255] if host else None
 
 
+@functools.lru_cache(maxsize=65536)
 def client_address(remote_addr: str | None, *, anonymize: bool) -> str | None:
     """The address as stored: by default only its network (IPv4 /24, IPv6 /48)."""
     if not remote_addr:

@@ -51,7 +51,7 @@ class VisitRecorder:
         *,
         anonymize_ips: bool = True,
         flush_interval: float = 1.0,
-        max_batch: int = 5000,
+        max_batch: int = 500,
         max_pending: int = 1_000_000,
     ) -> None:
         self.database = database

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +30,10 @@ class Database:
         self.engine = create_engine(parsed, **options)
         # Single-statement reads on the hot path: no BEGIN/COMMIT round trips, no ORM or
         # Result objects, straight on the driver (see PreparedRead).
-        self.autocommit_engine = create_engine(parsed, isolation_level="AUTOCOMMIT", **options)
+        self.autocommit_engine = create_engine(
+            parsed, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **options
+        )
+        self._prepared: list[PreparedRead] = []
         if self.is_sqlite:
             _tune_sqlite(self.engine)
             _tune_sqlite(self.autocommit_engine)
@@ -48,16 +53,23 @@ class Database:
                 yield connection
 
     def prepare(self, statement: Executable) -> PreparedRead:
-        return PreparedRead(self, statement)
+        prepared = PreparedRead(self, statement)
+        self._prepared.append(prepared)
+        return prepared
 
     def dispose(self) -> None:
+        for prepared in self._prepared:
+            prepared.release()
         self.engine.dispose()
         self.autocommit_engine.dispose()
 
 
 class PreparedRead:
-    """A SELECT compiled once for this dialect and run on a pooled driver connection.
+    """A SELECT compiled once for this dialect and run straight on the driver.
 
+    Each request thread keeps one autocommit connection for it: no pool checkout, no reset,
+    no BEGIN/COMMIT. A connection that fails is dropped (invalidated) and the next call opens
+    a new one, so the read recovers by itself when the database comes back.
     Only for statements whose columns need no type processing (ints and strings).
     """
 
@@ -68,28 +80,50 @@ class PreparedRead:
         self._sql = compiled.string
         self._positional_names = compiled.positiontup if compiled.positional else None
         self._driver_error = engine.dialect.loaded_dbapi.Error
+        self._local = threading.local()
+        self._held: list = []  # every thread's connection, so release() can return them
+        self._held_lock = threading.Lock()
+
+    def release(self) -> None:
+        """Returns every thread's connection to the pool (at shutdown)."""
+        with self._held_lock:
+            held, self._held = self._held, []
+        for pooled in held:
+            pooled.close()
+        self._local = threading.local()
 
     def first(self, parameters: Mapping[str, Any]) -> tuple | None:
         if self._positional_names is not None:
             bound: Any = tuple(parameters[name] for name in self._positional_names)
         else:
             bound = parameters
+        pooled = self._thread_connection()
         try:
-            connection = self._engine.raw_connection()
-        except OperationalError as error:
-            raise DatabaseUnavailable(str(error.orig)) from error
-        try:
-            cursor = connection.cursor()
+            cursor = pooled.dbapi_connection.cursor()
             cursor.execute(self._sql, bound)
             row = cursor.fetchone()
             cursor.close()
             return row
         except self._driver_error as error:
-            if self._engine.dialect.is_disconnect(error, connection, None):
-                connection.invalidate(error)
+            self._local.connection = None
+            with self._held_lock:
+                if pooled in self._held:
+                    self._held.remove(pooled)
+            pooled.invalidate(error)  # whatever went wrong, start afresh next time
             raise DatabaseUnavailable(str(error)) from error
-        finally:
-            connection.close()
+
+    def _thread_connection(self):
+        local = self._local
+        pooled = getattr(local, "connection", None)
+        if pooled is None or local.pid != os.getpid():
+            try:
+                pooled = self._engine.raw_connection()
+            except OperationalError as error:
+                raise DatabaseUnavailable(str(error.orig)) from error
+            local.connection, local.pid = pooled, os.getpid()
+            with self._held_lock:
+                self._held.append(pooled)
+        return pooled
 
 
 @contextmanager
