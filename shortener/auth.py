@@ -1,17 +1,46 @@
-"""HTTP Basic authentication for the API, answered with problem+json and a Basic challenge."""
+"""Authentication for the API: HTTP Basic or an API token (``Authorization: Bearer``), and the
+scopes a request carries. Failures are problem+json with a challenge for each scheme.
+"""
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass, replace
+from functools import wraps
 
-from flask import Response, current_app, request
-from flask_httpauth import HTTPBasicAuth
+from flask import Response, current_app, g, request
+from flask_httpauth import HTTPBasicAuth, HTTPTokenAuth, MultiAuth
 from werkzeug.datastructures import Authorization
 
 from .problems import problem_response
+from .services.errors import Forbidden
+from .services.tokens import USERS_ADMIN, scopes_of
 from .storage.records import UserRecord
 
 REALM = "shortener"
+CHALLENGES = (f'Basic realm="{REALM}"', f'Bearer realm="{REALM}"')
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """Who the request speaks for, and how: a password (``token_id`` None) or a token."""
+
+    user: UserRecord
+    scopes: frozenset[str]
+    token_id: int | None
+
+    def allows(self, scope: str) -> bool:
+        """A password carries the user's whole authority; a token only its scopes."""
+        return self.token_id is None or scope in self.scopes
+
+    @property
+    def grantable(self) -> frozenset[str] | None:
+        """Scopes this credential may put on a new token (None: all the owner may hold)."""
+        return None if self.token_id is None else self.scopes
+
+
+def _scheme() -> str:
+    return request.headers.get("Authorization", "").partition(" ")[0].lower()
 
 
 class StrictBasicAuth(HTTPBasicAuth):
@@ -20,6 +49,9 @@ class StrictBasicAuth(HTTPBasicAuth):
     Flask-HTTPAuth's own parser ignores the scheme (so ``Bearer <base64 of name:password>``
     signed in), skips non-base64 characters and falls back to latin-1.
     """
+
+    def is_compatible_auth(self, headers) -> bool:
+        return _scheme() == "basic"  # RFC 9110: scheme names are case-insensitive
 
     def get_auth(self) -> Authorization | None:
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
@@ -35,27 +67,101 @@ class StrictBasicAuth(HTTPBasicAuth):
         return Authorization("basic", {"username": username, "password": password})
 
 
+class StrictTokenAuth(HTTPTokenAuth):
+    """``Authorization: Bearer <token>`` only: never a query parameter or another header."""
+
+    def is_compatible_auth(self, headers) -> bool:
+        return _scheme() == "bearer"
+
+    def get_auth(self) -> Authorization | None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        return Authorization("bearer", token=token)
+
+
 basic_auth = StrictBasicAuth(realm=REALM)
+token_auth = StrictTokenAuth(scheme="Bearer", realm=REALM)
+# A Bearer header goes to the token check; anything else (or nothing) to strict Basic.
+multi_auth = MultiAuth(basic_auth, token_auth)
 
 
 @basic_auth.verify_password
 def _verify_password(username: str, password: str) -> UserRecord | None:
-    return current_app.extensions["shortener"].users.authenticate(username or "", password or "")
+    services = current_app.extensions["shortener"]
+    user = services.users.authenticate(username or "", password or "")
+    if user is not None:
+        g.shortener_credential = Credential(user, scopes_of(user), None)
+    return user
 
 
-@basic_auth.error_handler
+@token_auth.verify_token
+def _verify_token(token: str) -> UserRecord | None:
+    use = current_app.extensions["shortener"].tokens.authenticate(token)
+    if use is None:
+        return None
+    g.shortener_credential = Credential(use.user, use.scopes, use.token_id)
+    return use.user
+
+
 def _authentication_failed(status: int) -> Response:
-    # Flask-HTTPAuth adds WWW-Authenticate: Basic realm="shortener" to the 401.
-    detail = (
-        "Send valid credentials with HTTP Basic authentication."
-        if status == 401
-        else "You may not do this."
+    """Every 401 names both schemes: MultiAuth alone would send only the chosen one's."""
+    if status != 401:
+        return problem_response(status, detail="You may not do this.")
+    response = problem_response(
+        401,
+        detail="Send valid credentials: HTTP Basic, or an API token as 'Authorization: Bearer'.",
     )
-    return problem_response(status, detail=detail)
+    for challenge in CHALLENGES:
+        response.headers.add("WWW-Authenticate", challenge)
+    return response
+
+
+basic_auth.error_handler(_authentication_failed)
+token_auth.error_handler(_authentication_failed)
+
+
+def login_required(view):
+    return multi_auth.login_required(view)
+
+
+def current_credential() -> Credential:
+    credential = g.get("shortener_credential")
+    if credential is None:  # only reachable if a view forgot login_required
+        raise RuntimeError("current_credential() outside an authenticated view")
+    return credential
 
 
 def current_user() -> UserRecord:
-    user = basic_auth.current_user()
-    if user is None:  # only reachable if a view forgot login_required
-        raise RuntimeError("current_user() outside an authenticated view")
+    return current_credential().user
+
+
+def require_scope(scope: str | None) -> None:
+    """403 naming the scope when the request's token lacks it; ``None`` needs no scope."""
+    if scope is not None and not current_credential().allows(scope):
+        raise Forbidden(
+            f"This token lacks the scope '{scope}', which this request needs; "
+            "create a token that has it."
+        )
+
+
+def acting_user() -> UserRecord:
+    """The user as an actor on other users' things: an admin's token needs users:admin."""
+    credential = current_credential()
+    user = credential.user
+    if user.is_admin and not credential.allows(USERS_ADMIN):
+        return replace(user, is_admin=False)
     return user
+
+
+def scope_checked(method):
+    """Wraps a Resource's bound method with the check of the scope its class names for it."""
+    scope = method.__self__.required_scopes[method.__name__]
+
+    @wraps(method)
+    def checked(*args, **kwargs):
+        require_scope(scope)
+        return method(*args, **kwargs)
+
+    return checked

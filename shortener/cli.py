@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
+from datetime import timedelta
 
 import click
 from flask import current_app
 from flask.cli import FlaskGroup
 
 from . import create_app
-from .services.actors import OPERATOR
+from .services.actors import OPERATOR, utcnow
 from .services.errors import ShortenerError
 from .services.users import generate_password
 from .storage import DatabaseUnavailable, migrations
@@ -150,6 +152,89 @@ def users_set_password(username: str, password_stdin: bool) -> None:
     if generated:
         click.echo("password (shown only this once):")
         click.echo(password)
+
+
+# -- tokens -------------------------------------------------------------------------------
+@main.group()
+def tokens() -> None:
+    """API tokens (Authorization: Bearer)."""
+
+
+def _timestamp(moment) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else "-"
+
+
+@tokens.command("create")
+@click.argument("username")
+@click.option("--name", required=True, help="A label for people, e.g. the script using it.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="SCOPE",
+    help="links:read, links:write, stats:read or users:admin (admins only); repeat for more. "
+    "Default: links:read links:write stats:read.",
+)
+@click.option(
+    "--expires-in",
+    type=click.IntRange(1, 36500),
+    metavar="DAYS",
+    help="Days until the token stops working (default: never).",
+)
+def tokens_create(username: str, name: str, scopes: tuple[str, ...], expires_in: int | None):
+    """Create a token for USERNAME; its secret is printed once, alone on the last line."""
+    wanted = [scope for given in scopes for scope in re.split(r"[\s,]+", given) if scope]
+    expires_at = utcnow() + timedelta(days=expires_in) if expires_in else None
+    created = _run(
+        lambda: _services().tokens.create(
+            OPERATOR,
+            owner=username,
+            name=name,
+            scopes=wanted if scopes else None,
+            expires_at=expires_at,
+        )
+    )
+    record = created.record
+    click.echo(
+        f"created token {record.id} '{record.name}' for '{username}' "
+        f"with scopes {' '.join(record.scopes)}, expires {_timestamp(record.expires_at)}"
+    )
+    click.echo("token (shown only this once):")
+    click.echo(created.secret)
+
+
+@tokens.command("list")
+@click.argument("username", required=False)
+def tokens_list(username: str | None) -> None:
+    """List the tokens of USERNAME, or of every user; secrets are never shown."""
+    cursor = None
+    click.echo(
+        f"{'ID':>6} {'OWNER':<20} {'NAME':<24} {'SCOPES':<42} "
+        f"{'CREATED':<20} {'EXPIRES':<20} LAST USED"
+    )
+    while True:
+        page = _run(
+            lambda after=cursor: _services().tokens.list(
+                OPERATOR, owner=username, cursor=after, limit=1000
+            )
+        )
+        for token in page.items:
+            click.echo(
+                f"{token.id:>6} {token.owner_username:<20} {token.name:<24} "
+                f"{' '.join(token.scopes):<42} {_timestamp(token.created_at):<20} "
+                f"{_timestamp(token.expires_at):<20} {_timestamp(token.last_used_at)}"
+            )
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+
+
+@tokens.command("revoke")
+@click.argument("token_id")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke (delete) a token by its id; it is refused from the next request on."""
+    token = _run(lambda: _services().tokens.revoke(OPERATOR, token_id))
+    click.echo(f"revoked token {token.id} '{token.name}' of '{token.owner_username}'")
 
 
 # -- serve --------------------------------------------------------------------------------

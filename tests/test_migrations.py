@@ -15,7 +15,7 @@ from sqlalchemy import insert, inspect, select
 from shortener.storage import Database, DuplicateKey, migrations
 from shortener.storage.tables import links, metadata, users
 
-APP_TABLES = {"users", "links", "visits", "visit_rollups"}
+APP_TABLES = {"users", "links", "visits", "visit_rollups", "api_tokens"}
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ def test_root_is_public_and_names_every_collection(client):
         "links": "http://localhost/api/v1.0/links",
         "users": "http://localhost/api/v1.0/users",
         "stats": "http://localhost/api/v1.0/stats",
+        "tokens": "http://localhost/api/v1.0/tokens",
     }
 
 
@@ -51,7 +52,7 @@ def test_root_stats_resolve_for_an_admin(client, admin):
     assert response.get_json()["uri"] == uri
 
 
-@pytest.mark.parametrize("name", ["links", "users"])
+@pytest.mark.parametrize("name", ["links", "users", "tokens"])
 def test_root_links_resolve_with_credentials(client, admin, name):
     """Following a root link with credentials lands on that collection."""
     uri = client.get(ROOT).get_json()[name]
@@ -62,13 +63,16 @@ def test_root_links_resolve_with_credentials(client, admin, name):
     assert isinstance(body[name], list)
 
 
-@pytest.mark.parametrize("name", ["links", "users", "stats"])
+@pytest.mark.parametrize("name", ["links", "users", "stats", "tokens"])
 def test_root_links_need_credentials(client, name):
-    """Only the root is public: what it points to asks for Basic auth."""
+    """Only the root is public: what it points to asks for Basic auth or a Bearer token."""
     uri = client.get(ROOT).get_json()[name]
     response = client.get(uri)
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Basic realm="shortener"'
+    assert response.headers.getlist("WWW-Authenticate") == [
+        'Basic realm="shortener"',
+        'Bearer realm="shortener"',
+    ]
 
 
 def test_root_ignores_credentials(client, alice):

@@ -8,6 +8,7 @@ from flask_restful import Api
 from ..problems import render_error
 from .links import LinkCollection, LinkItem
 from .root import Root
+from .tokens import TokenCollection, TokenItem
 from .users import UserCollection, UserItem
 from .visits import AllStats, LinkStats, LinkVisits
 
@@ -35,3 +36,5 @@ def init_app(app: Flask) -> None:
     api.add_resource(LinkVisits, "/links/<string:slug>/visits", endpoint="link_visits")
     api.add_resource(LinkStats, "/links/<string:slug>/stats", endpoint="link_stats")
     api.add_resource(AllStats, "/stats", endpoint="stats")
+    api.add_resource(TokenCollection, "/tokens", endpoint="tokens")
+    api.add_resource(TokenItem, "/tokens/<string:token_id>", endpoint="token")

@@ -9,6 +9,7 @@ from ..schemas.links import LinkListQuery, LinkSchema
 from ..schemas.pages import page_schema
 from ..services.errors import InvalidInput
 from ..services.links import LinkFields
+from ..services.tokens import LINKS_READ, LINKS_WRITE
 from .authenticated import AuthenticatedResource
 from .http import given_query, json_response, load_body, load_query, own_hosts, page_response
 from .http import services as get_services
@@ -32,6 +33,9 @@ def _refuse_slug_change(data: dict, slug: str) -> None:
 
 
 class LinkCollection(AuthenticatedResource):
+    # A create-only token (links:write alone) can POST but not list.
+    required_scopes = {"get": LINKS_READ, "post": LINKS_WRITE}
+
     def get(self) -> Response:
         query = load_query(LINK_LIST_QUERY)
         page = get_services().links.list(
@@ -57,6 +61,13 @@ class LinkCollection(AuthenticatedResource):
 
 
 class LinkItem(AuthenticatedResource):
+    required_scopes = {
+        "get": LINKS_READ,
+        "put": LINKS_WRITE,
+        "patch": LINKS_WRITE,
+        "delete": LINKS_WRITE,
+    }
+
     def get(self, slug: str) -> Response:
         return json_response(LINK.dump(get_services().links.get(current_user(), slug)))
 

@@ -20,6 +20,7 @@ class Root(Resource):
                     "links": url_for("links", _external=True),
                     "users": url_for("users", _external=True),
                     "stats": url_for("stats", _external=True),
+                    "tokens": url_for("tokens", _external=True),
                 }
             )
         )

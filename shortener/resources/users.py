@@ -7,6 +7,7 @@ from flask import Response
 from ..auth import current_user
 from ..schemas.pages import PageQuery, page_schema
 from ..schemas.users import UserChangeSchema, UserDeleteQuery, UserSchema
+from ..services.tokens import USERS_ADMIN
 from .authenticated import AuthenticatedResource
 from .http import given_query, json_response, load_body, load_query, page_response
 from .http import services as get_services
@@ -19,6 +20,9 @@ DELETE_QUERY = UserDeleteQuery()
 
 
 class UserCollection(AuthenticatedResource):
+    # With a token every /users route needs users:admin; a password is checked as before.
+    required_scopes = {"get": USERS_ADMIN, "post": USERS_ADMIN}
+
     def get(self) -> Response:
         query = load_query(PAGE_QUERY)
         page = get_services().users.list(
@@ -43,6 +47,8 @@ class UserCollection(AuthenticatedResource):
 
 
 class UserItem(AuthenticatedResource):
+    required_scopes = {"get": USERS_ADMIN, "patch": USERS_ADMIN, "delete": USERS_ADMIN}
+
     def get(self, username: str) -> Response:
         return json_response(USER.dump(get_services().users.get(current_user(), username)))
 

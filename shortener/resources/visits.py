@@ -10,6 +10,7 @@ from ..schemas.visits import StatsQuery, StatsSchema, VisitListQuery, VisitSchem
 from ..services.actors import utcnow
 from ..services.errors import InvalidParameter
 from ..services.stats import Stats
+from ..services.tokens import STATS_READ
 from .authenticated import AuthenticatedResource
 from .http import given_query, json_response, load_query, page_response
 from .http import services as get_services
@@ -49,6 +50,8 @@ def _stats_body(stats: Stats) -> dict:
 
 
 class LinkVisits(AuthenticatedResource):
+    required_scopes = {"get": STATS_READ}
+
     def get(self, slug: str) -> Response:
         query = load_query(VISIT_LIST_QUERY)
         _window(query)
@@ -71,6 +74,8 @@ class LinkVisits(AuthenticatedResource):
 
 
 class LinkStats(AuthenticatedResource):
+    required_scopes = {"get": STATS_READ}
+
     def get(self, slug: str) -> Response:
         query = load_query(STATS_QUERY)
         _window(query)
@@ -79,6 +84,9 @@ class LinkStats(AuthenticatedResource):
 
 
 class AllStats(AuthenticatedResource):
+    # stats:read, and (in the service) an administrator.
+    required_scopes = {"get": STATS_READ}
+
     def get(self) -> Response:
         query = load_query(STATS_QUERY)
         _window(query)

@@ -10,3 +10,4 @@ class RootSchema(Schema):
     links = fields.String(metadata={"format": "uri"})
     users = fields.String(metadata={"format": "uri"})
     stats = fields.String(metadata={"format": "uri"})
+    tokens = fields.String(metadata={"format": "uri"})

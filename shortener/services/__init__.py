@@ -8,6 +8,7 @@ from ..storage import Database
 from .links import LinkService
 from .passwords import PasswordHasher
 from .stats import VisitService
+from .tokens import TokenService
 from .users import UserService
 from .visits import VisitRecorder
 
@@ -17,6 +18,7 @@ class Services:
     database: Database
     links: LinkService
     users: UserService
+    tokens: TokenService
     visits: VisitService
     recorder: VisitRecorder
 
@@ -45,6 +47,7 @@ def build_services(
             reserved_slugs=reserved_slugs,
         ),
         users=UserService(database, hasher=PasswordHasher(password_hash_method)),
+        tokens=TokenService(database),
         visits=VisitService(database),
         recorder=VisitRecorder(
             database, anonymize_ips=anonymize_ips, flush_interval=visit_flush_interval

@@ -111,3 +111,20 @@ visit_rollups = Table(
     # Totals across every link (the admin's /stats).
     Index(None, "dimension", "hour"),
 )
+
+# API tokens: only the SHA-256 digest of each secret is kept, and a request finds its token by
+# that digest (unique index). Revoking a token deletes its row; deleting a user deletes theirs.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Identifier, primary_key=True, autoincrement=True),
+    Column("user_id", Identifier, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("scopes", String(255), nullable=False),  # space-separated, e.g. "links:read"
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    # Keyset pagination of one user's tokens, newest first.
+    Index(None, "user_id", "id"),
+)
