@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import problems, redirects, resources
+from . import health, http_headers, limits, problems, redirects, resources
 from .services import build_services
 from .services.slugs import ALWAYS_RESERVED
 from .settings import DEFAULTS, Settings
@@ -32,9 +32,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     problems.init_app(app)
     resources.init_app(app)
     redirects.init_app(app)
+    health.init_app(app)
+    # Order matters: CORS preflights are answered before the rate limits count them, and
+    # (after_request hooks run in reverse) the API headers go on whatever the limits answered.
+    http_headers.init_app(app, settings)
+    limits.init_app(app, settings)
 
     app.extensions["shortener"] = build_services(
-        Database(settings.database_url),
+        Database(settings.database_url, lock_timeout_ms=settings.lock_timeout_ms),
         slug_length=settings.slug_length,
         max_target_length=settings.max_target_length,
         reserved_slugs=ALWAYS_RESERVED | _top_level_paths(app),

@@ -28,9 +28,17 @@ _HTTP_DETAILS = {
     405: "This resource does not support that method; see the Allow header.",
     413: "The request body is larger than this server accepts.",
     415: "Send the body as application/json.",
+    429: "Too many requests; try again after the number of seconds in Retry-After.",
 }
 # Headers of an HTTPException worth keeping on the problem response.
-_KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
+_KEPT_HEADERS = (
+    "Allow",
+    "WWW-Authenticate",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+)
 
 blueprint = Blueprint("problems", __name__)
 
@@ -105,8 +113,13 @@ def problem_response(
     return response
 
 
+def is_api_path(path: str) -> bool:
+    """Under /api/: JSON only, never cached, rate limited (see limits.py and http_headers.py)."""
+    return path.startswith("/api/") or path == "/api"
+
+
 def _wants_html() -> bool:
-    if request.path.startswith("/api/") or request.path == "/api":
+    if is_api_path(request.path):
         return False
     accept = request.accept_mimetypes
     return (

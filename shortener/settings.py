@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from limits import parse_many
+from limits.storage import SCHEMES as RATELIMIT_STORAGE_SCHEMES
+
 DEFAULTS: dict[str, Any] = {
     "SLUG_LENGTH": 7,
     "MAX_TARGET_LENGTH": 4096,
@@ -21,6 +24,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "ANONYMIZE_IPS": True,
     "VISIT_FLUSH_INTERVAL": 1.0,
+    "LOCK_TIMEOUT_MS": 5000,
+    "API_RATE_LIMIT": "600/minute",
+    "AUTH_FAIL_LIMIT": "10/minute",
+    "NOT_FOUND_LIMIT": "60/minute",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "CORS_ORIGINS": "",
 }
 
 
@@ -39,6 +48,13 @@ class Settings:
     password_hash_method: str
     anonymize_ips: bool
     visit_flush_interval: float
+    lock_timeout_ms: int
+    api_rate_limit: str
+    auth_fail_limit: str
+    not_found_limit: str
+    ratelimit_storage_uri: str
+    # Empty: CORS off; ("*",): any origin, without credentials; else the exact origins allowed.
+    cors_origins: tuple[str, ...]
 
     @property
     def redirect_cache_control(self) -> str:
@@ -62,6 +78,12 @@ class Settings:
             password_hash_method=_text(config, "PASSWORD_HASH_METHOD"),
             anonymize_ips=_boolean(config, "ANONYMIZE_IPS"),
             visit_flush_interval=_seconds(config, "VISIT_FLUSH_INTERVAL", 0.05, 60.0),
+            lock_timeout_ms=_integer(config, "LOCK_TIMEOUT_MS", 1, 600_000),
+            api_rate_limit=_rate_limit(config, "API_RATE_LIMIT"),
+            auth_fail_limit=_rate_limit(config, "AUTH_FAIL_LIMIT"),
+            not_found_limit=_rate_limit(config, "NOT_FOUND_LIMIT"),
+            ratelimit_storage_uri=_storage_uri(config, "RATELIMIT_STORAGE_URI"),
+            cors_origins=_origins(config, "CORS_ORIGINS"),
         )
 
 
@@ -115,3 +137,69 @@ def _public_url(value: Any) -> str | None:
             f"not {value!r}."
         )
     return value.rstrip("/")
+
+
+def _rate_limit(config: Mapping[str, Any], key: str) -> str:
+    """One limit in Flask-Limiter's notation: ``600/minute``, ``10 per second``, ``1000/hour``."""
+    value = config.get(key)
+    try:
+        parsed = parse_many(value) if isinstance(value, str) else []
+    except ValueError:
+        parsed = []
+    if len(parsed) != 1 or parsed[0].amount < 1:
+        raise ConfigurationError(
+            f"SHORTENER_{key} must be one rate limit such as 600/minute, not {value!r}."
+        )
+    return value
+
+
+def _storage_uri(config: Mapping[str, Any], key: str) -> str:
+    value = config.get(key)
+    scheme = value.partition("://")[0] if isinstance(value, str) and "://" in value else None
+    if scheme not in RATELIMIT_STORAGE_SCHEMES or scheme.startswith("async+"):
+        raise ConfigurationError(
+            f"SHORTENER_{key} must be a storage URI such as memory:// or "
+            f"redis://127.0.0.1:6379/0, not {value!r}."
+        )
+    return value
+
+
+def _origins(config: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """Origins separated by spaces or commas (``https://app.example``), or ``*`` alone."""
+    value = config.get(key)
+    if isinstance(value, str):
+        items = value.replace(",", " ").split()
+    elif isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        items = list(value)
+    else:
+        items = None
+    if items == ["*"]:
+        return ("*",)
+    origins = [_origin(item) for item in items] if items is not None else [None]
+    if None in origins:
+        raise ConfigurationError(
+            f"SHORTENER_{key} must be origins such as https://app.example, separated by "
+            f"spaces or commas, or * alone, not {value!r}."
+        )
+    return tuple(dict.fromkeys(origins))
+
+
+def _origin(item: str) -> str | None:
+    """``scheme://host[:port]`` in the form browsers send in ``Origin``, or None."""
+    try:
+        parts = urlsplit(item.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        return None
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default_port) else "")

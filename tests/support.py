@@ -1,6 +1,9 @@
-"""Assertions shared by the test modules."""
+"""Assertions and test doubles of the network shared by the test modules."""
 
 from __future__ import annotations
+
+import socket
+import threading
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -16,3 +19,73 @@ def assert_problem(response, status: int, *, field: str | None = None) -> dict:
     if field is not None:
         assert field in body["errors"], body
     return body
+
+
+class Forwarder:
+    """127.0.0.1:port -> PostgreSQL, byte for byte; ``stop`` refuses and cuts connections.
+
+    A database outage for tests, without touching the real server.
+    """
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            _close(listener)  # shutdown wakes the accept() blocked on it
+        with self._lock:
+            connections, self._open = self._open, set()
+        for connection in connections:
+            _close(connection)
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+                server.settimeout(None)
+            except OSError:
+                _close(client)
+                continue
+            with self._lock:
+                self._open.update((client, server))
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                _close(end)
+                with self._lock:
+                    self._open.discard(end)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()

@@ -240,7 +240,7 @@ def test_delete_takes_effect_on_the_very_next_redirect(client, alice):
         "/robots.txt",
         "/api",
         "/static",
-        "/health",
+        "/problems",
     ],
 )
 @pytest.mark.parametrize("method", ["get", "head"])

@@ -1,0 +1,41 @@
+"""GET /health (liveness) and GET /health/ready (readiness) for load balancers and orchestrators.
+
+Both are public, cheap and never cached. Liveness touches nothing but the process; readiness
+runs one trivial query, so a worker that cannot reach its database answers ``503`` with
+``Retry-After`` (through the one problem renderer) and is taken out of rotation until the
+database is back.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Flask, Response, current_app
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/health")
+def live() -> Response:
+    return _status("ok")
+
+
+@blueprint.get("/health/ready")
+def ready() -> Response:
+    current_app.extensions["shortener"].database.ping()  # DatabaseUnavailable -> 503
+    return _status("ready")
+
+
+@blueprint.after_request
+def _never_cached(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _status(status: str) -> Response:
+    return Response(json.dumps({"status": status}) + "\n", mimetype="application/json")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(blueprint)
