@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from flask import Response, current_app, request, url_for
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..services.errors import InvalidInput, InvalidParameter, MalformedBody, UnsupportedMediaType
 from ..services.pagination import Page
@@ -44,6 +45,7 @@ def read_json() -> Any:
             + (f", not {mimetype}." if mimetype else "; the Content-Type header is missing.")
         )
     raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    _refuse_cut_off_body(raw)
     try:
         data = json.loads(
             raw, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant
@@ -54,6 +56,20 @@ def read_json() -> Any:
         return data
     except (ValueError, UnicodeError) as error:
         raise MalformedBody(f"The body is not valid JSON: {error}.") from None
+    except RecursionError:  # e.g. 60,000 nested '[' fit in MAX_CONTENT_LENGTH
+        raise MalformedBody("The body is nested too deeply.") from None
+
+
+def _refuse_cut_off_body(raw: bytes) -> None:
+    """413 for a body without Content-Length (chunked) that goes past MAX_CONTENT_LENGTH.
+
+    Werkzeug stops reading such a body at the limit and returns what it read, without an
+    error: a valid JSON document there would be taken and the rest silently ignored.
+    """
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        if request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
 
 
 def load_body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from .errors import InvalidParameter
 Item = TypeVar("Item")
 
 _CURSOR_PREFIX = "v1:"
+_MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,8 @@ def decode_cursor(cursor: str | None) -> int | None:
     if not text.startswith(_CURSOR_PREFIX) or not (number.isascii() and number.isdigit()):
         raise _bad_cursor()
     last_id = int(number)
-    if last_id < 1 or encode_cursor(last_id) != cursor:
+    # Ids are 64-bit: a larger one was forged, and SQLite could not even bind it.
+    if not 1 <= last_id <= _MAX_ID or encode_cursor(last_id) != cursor:
         raise _bad_cursor()
     return last_id
 
