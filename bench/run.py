@@ -459,7 +459,7 @@ def render_table(report: dict) -> str:
         f"{gunicorn['threads']} threads; {report['wrk']}; shortener with "
         f"`SHORTENER_API_RATE_LIMIT={API_LIMIT}` (one credential drives the API rows).",
         "",
-        "| Scenario | Server | Requests/s | p50 ms | p99 ms | Ratio to bare redirect | Non-2xx/3xx |",
+        "| Scenario | Server | Requests/s | p50 ms | p99 ms | Ratio to bare | Non-2xx/3xx |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in report["rows"]:
