@@ -6,6 +6,7 @@ when they can be, so ``SHORTENER_SLUG_LENGTH=9`` is the integer 9).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,8 +57,9 @@ class Settings:
     # Empty: CORS off; ("*",): any origin, without credentials; else the exact origins allowed.
     cors_origins: tuple[str, ...]
 
-    @property
+    @functools.cached_property
     def redirect_cache_control(self) -> str:
+        """Read on every redirect, so worked out once."""
         if self.redirect_max_age == 0:
             return "no-store"
         return f"private, max-age={self.redirect_max_age}"

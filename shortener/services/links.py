@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from ..storage import Database, DuplicateKey, user_queries
 from ..storage import link_queries as queries
 from ..storage.records import LinkRecord, Redirect, UserRecord
@@ -29,6 +31,15 @@ class LinkFields:
     target: str
     title: str | None = None
     redirect_status: int = DEFAULT_REDIRECT_STATUS
+
+
+def visible_link(connection: Connection, actor: UserRecord, slug: str) -> LinkRecord:
+    """The link, if the actor may see it: another user's link is reported as missing, never
+    as forbidden, so slugs of other users cannot be probed through the API."""
+    link = queries.find_by_slug(connection, slug) if is_well_formed(slug) else None
+    if link is None or not can_see_owner(actor, link.owner_id):
+        raise NotFound(f"There is no link '{slug}'.")
+    return link
 
 
 class LinkService:
@@ -55,14 +66,8 @@ class LinkService:
 
     # -- the API --------------------------------------------------------------------------
     def get(self, actor: UserRecord, slug: str) -> LinkRecord:
-        """Another user's link is reported as missing, never as forbidden."""
-        if not is_well_formed(slug):
-            raise self._not_found(slug)
         with self.database.read() as connection:
-            link = queries.find_by_slug(connection, slug)
-        if link is None or not can_see_owner(actor, link.owner_id):
-            raise self._not_found(slug)
-        return link
+            return visible_link(connection, actor, slug)
 
     def list(
         self, actor: UserRecord, *, owner: str | None, cursor: str | None, limit: int
@@ -149,9 +154,7 @@ class LinkService:
                 errors={name: ["Cannot be changed."] for name in sorted(unknown)},
             )
         with self.database.write() as connection:
-            link = queries.find_by_slug(connection, slug) if is_well_formed(slug) else None
-            if link is None or not can_see_owner(actor, link.owner_id):
-                raise self._not_found(slug)
+            link = visible_link(connection, actor, slug)
             if changes:
                 merged = LinkFields(
                     target=changes.get("target", link.target),  # type: ignore[arg-type]
@@ -168,9 +171,7 @@ class LinkService:
 
     def delete(self, actor: UserRecord, slug: str) -> None:
         with self.database.write() as connection:
-            link = queries.find_by_slug(connection, slug) if is_well_formed(slug) else None
-            if link is None or not can_see_owner(actor, link.owner_id):
-                raise self._not_found(slug)
+            link = visible_link(connection, actor, slug)
             queries.delete_link(connection, link.id)
 
     # -- rules ----------------------------------------------------------------------------
@@ -219,10 +220,6 @@ class LinkService:
                 now=utcnow(),
             )
             return queries.find_by_slug(connection, slug)
-
-    @staticmethod
-    def _not_found(slug: str) -> NotFound:
-        return NotFound(f"There is no link '{slug}'.")
 
     @staticmethod
     def _taken(slug: str) -> SlugTaken:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ..storage import Database, link_queries, visit_queries
+from ..storage import Database, visit_queries
 from ..storage.records import LinkRecord, UserRecord, VisitRecord
-from .actors import can_see_owner, utcnow
-from .errors import Forbidden, InvalidParameter, NotFound
+from .actors import utcnow
+from .errors import Forbidden, InvalidParameter
+from .links import visible_link
 from .pagination import Page, decode_cursor, paginate
-from .slugs import is_well_formed
 
 INTERVALS = ("hour", "day", "week", "month")
 BOTS_CHOICES = (visit_queries.BOTS_INCLUDE, visit_queries.BOTS_EXCLUDE, visit_queries.BOTS_ONLY)
@@ -76,7 +76,7 @@ class VisitService:
     ) -> tuple[LinkRecord, Page[VisitRecord]]:
         before_id = decode_cursor(cursor)
         with self.database.read() as connection:
-            link = self._visible_link(connection, actor, slug)
+            link = visible_link(connection, actor, slug)
             rows = visit_queries.page(
                 connection,
                 link_id=link.id,
@@ -100,7 +100,7 @@ class VisitService:
         bots: str,
     ) -> Stats:
         with self.database.read() as connection:
-            link = self._visible_link(connection, actor, slug)
+            link = visible_link(connection, actor, slug)
             return self._stats(connection, link, since, until, interval, bots)
 
     def all_stats(
@@ -178,10 +178,3 @@ class VisitService:
             browsers=top("browser"),
             operating_systems=top("os"),
         )
-
-    @staticmethod
-    def _visible_link(connection, actor: UserRecord, slug: str) -> LinkRecord:
-        link = link_queries.find_by_slug(connection, slug) if is_well_formed(slug) else None
-        if link is None or not can_see_owner(actor, link.owner_id):
-            raise NotFound(f"There is no link '{slug}'.")
-        return link

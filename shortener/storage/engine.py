@@ -67,9 +67,7 @@ class Database:
 
     def is_stale(self, pooled) -> bool:
         """Whether a pooled SQLite connection's file is no longer the file at the path."""
-        return self.sqlite_path is not None and pooled.info.get(_FILE_IDENTITY) != _file_identity(
-            self.sqlite_path
-        )
+        return self.sqlite_path is not None and _file_changed(pooled.info, self.sqlite_path)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -205,6 +203,11 @@ def _file_identity(path: str) -> tuple[int, int] | None:
     return (stat.st_dev, stat.st_ino)
 
 
+def _file_changed(connection_info: dict, path: str) -> bool:
+    """Whether the file a connection opened is no longer the file at ``path``."""
+    return connection_info.get(_FILE_IDENTITY) != _file_identity(path)
+
+
 def _tune_sqlite(engine, lock_timeout_ms: int, path: str | None) -> None:
     """WAL, NORMAL sync and a busy timeout; BEGIN IMMEDIATE for writes so they never deadlock."""
 
@@ -225,7 +228,7 @@ def _tune_sqlite(engine, lock_timeout_ms: int, path: str | None) -> None:
 
         @event.listens_for(engine, "checkout")
         def _on_checkout(dbapi_connection, connection_record, connection_proxy) -> None:
-            if connection_record.info.get(_FILE_IDENTITY) != _file_identity(path):
+            if _file_changed(connection_record.info, path):
                 # The pool drops this connection and opens the path again, which fails with
                 # "unable to open database file" while the file is missing.
                 raise DisconnectionError("the SQLite file was moved, deleted or replaced")

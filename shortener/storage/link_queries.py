@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
 
 from .engine import Database
+from .keyset import newest_first
 from .records import LinkRecord, Redirect
 from .tables import links, users
 
@@ -55,9 +56,7 @@ def page(
     query = _SELECT_LINKS
     if owner_id is not None:
         query = query.where(links.c.owner_id == owner_id)
-    if before_id is not None:
-        query = query.where(links.c.id < before_id)
-    query = query.order_by(links.c.id.desc()).limit(limit)
+    query = newest_first(query, links.c.id, before_id=before_id, limit=limit)
     return [LinkRecord(**row._mapping) for row in connection.execute(query)]
 
 

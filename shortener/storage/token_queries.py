@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from .keyset import newest_first
 from .records import UserRecord
 from .tables import api_tokens, users
 
@@ -91,9 +92,7 @@ def page(
     query = _SELECT_TOKENS
     if owner_id is not None:
         query = query.where(api_tokens.c.user_id == owner_id)
-    if before_id is not None:
-        query = query.where(api_tokens.c.id < before_id)
-    query = query.order_by(api_tokens.c.id.desc()).limit(limit)
+    query = newest_first(query, api_tokens.c.id, before_id=before_id, limit=limit)
     return [_record(row._mapping) for row in connection.execute(query)]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from .keyset import newest_first
 from .records import UserRecord
 from .tables import users
 
@@ -23,9 +24,7 @@ def find_by_name(connection: Connection, username: str) -> UserRecord | None:
 def page(connection: Connection, *, before_id: int | None, limit: int) -> list[UserRecord]:
     """Newest first, keyset-paginated on the primary key, like links."""
     query = _SELECT_USERS
-    if before_id is not None:
-        query = query.where(users.c.id < before_id)
-    query = query.order_by(users.c.id.desc()).limit(limit)
+    query = newest_first(query, users.c.id, before_id=before_id, limit=limit)
     return [UserRecord(**row._mapping) for row in connection.execute(query)]
 
 

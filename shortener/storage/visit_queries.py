@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from .keyset import newest_first
 from .records import VisitRecord
 from .tables import links, visit_rollups, visits
 
@@ -145,9 +146,7 @@ def page(
         query = query.where(visits.c.visited_at < until)
     if (condition := _bots_filter(visits.c.is_bot, bots)) is not None:
         query = query.where(condition)
-    if before_id is not None:
-        query = query.where(visits.c.id < before_id)
-    query = query.order_by(visits.c.id.desc()).limit(limit)
+    query = newest_first(query, visits.c.id, before_id=before_id, limit=limit)
     return [VisitRecord(link_slug=link_slug, **row._mapping) for row in connection.execute(query)]
 
 

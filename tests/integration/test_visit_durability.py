@@ -3,7 +3,9 @@ database that holds the visits table locked while redirects keep coming."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import sqlite3
 import threading
 import time
@@ -129,3 +131,19 @@ def test_redirects_stay_fast_while_visit_writes_are_locked(prepared, live_databa
     assert stored_counts(live_database_url, "locked") == (200, 200)
     if live_database_url.startswith("sqlite"):
         assert "could not write" in server.log_path.read_text()
+
+
+def test_a_crash_loses_at_most_the_last_second(prepared, live_database_url):
+    """SIGKILL gives no chance to flush: only what the writer wrote each second survives, and
+    everything older than one flush interval (1 s) must have been written by then."""
+    env, admin, tmp_path = prepared
+    server = launch(env, admin, tmp_path / "server.log")
+    try:
+        link = create_link(server, "crash")
+        assert burst(link["short_url"], 100) == {302: 100}
+        time.sleep(2.5)  # more than one interval, plus room for a slow batch
+    finally:
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait(timeout=10)
+        stop(server)  # reaps whatever is left of the group
+    assert stored_counts(live_database_url, "crash") == (100, 100)
