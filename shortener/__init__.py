@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import health, http_headers, limits, problems, redirects, resources
+from . import docs, health, http_headers, limits, problems, redirects, resources
 from .services import build_services
 from .services.slugs import ALWAYS_RESERVED
 from .settings import DEFAULTS, Settings
@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     resources.init_app(app)
     redirects.init_app(app)
     health.init_app(app)
+    docs.init_app(app)
     # Order matters: CORS preflights are answered before the rate limits count them, and
     # (after_request hooks run in reverse) the API headers go on whatever the limits answered.
     http_headers.init_app(app, settings)

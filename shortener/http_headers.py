@@ -1,7 +1,8 @@
 """Headers of every API response: never cached, never sniffed, and CORS when configured.
 
 Everything under /api/, problems included, answers ``Cache-Control: no-store`` and
-``X-Content-Type-Options: nosniff``; redirects keep their own ``Cache-Control``.
+``X-Content-Type-Options: nosniff``; redirects keep their own ``Cache-Control``, and so do the
+static files of the Swagger UI page (docs.py).
 
 CORS is off unless ``SHORTENER_CORS_ORIGINS`` lists origins (or is ``*``). For a listed
 origin the API answers ``Access-Control-Allow-Origin: <that origin>``,
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
+from . import docs
 from .problems import is_api_path
 from .settings import Settings
 
@@ -66,7 +68,8 @@ class ApiHeaders:
         if not is_api_path(request.path):
             return response
         headers = response.headers
-        headers["Cache-Control"] = "no-store"
+        if request.endpoint != docs.ASSET_ENDPOINT or response.status_code >= 400:
+            headers["Cache-Control"] = "no-store"  # Swagger UI's static files keep theirs
         headers["X-Content-Type-Options"] = "nosniff"
         if not self.cors:
             return response

@@ -1,8 +1,9 @@
 """Rate limits: Flask-Limiter's storage and strategy, applied by one before and one after hook.
 
-- ``API_RATE_LIMIT`` counts every request under /api/ except the root, per credential (a
-  SHA-256 of the ``Authorization`` header, so one credential shares one count in every worker)
-  or, without credentials, per client address.
+- ``API_RATE_LIMIT`` counts every request under /api/ except the root and the Swagger UI page
+  with its static files (docs.py), per credential (a SHA-256 of the ``Authorization`` header,
+  so one credential shares one count in every worker) or, without credentials, per client
+  address.
 - ``AUTH_FAIL_LIMIT`` counts ``401`` answers under /api/ per client address; once it is used
   up, every /api/ request from that address answers ``429`` until the window ends.
 - ``NOT_FOUND_LIMIT`` counts ``404`` answers of ``/<slug>`` per client address and turns only
@@ -29,6 +30,7 @@ from limits import RateLimitItem, parse
 from limits.errors import StorageError
 from limits.strategies import RateLimiter
 
+from . import docs
 from .problems import is_api_path, problem_response
 from .settings import ConfigurationError, Settings
 
@@ -93,7 +95,7 @@ class RateLimits:
         failures = _Counted(self.auth_fail, (NAMESPACE, "auth-fail", address))
         if self._safely(lambda: self.strategy.test(failures.limit, *failures.identifiers)) is False:
             return self._refuse(failures, "Too many failed authentications from your address.")
-        if request.endpoint == API_ROOT_ENDPOINT:
+        if request.endpoint == API_ROOT_ENDPOINT or request.blueprint == docs.BLUEPRINT_NAME:
             return None
         who = _credential_key() or f"address:{address}"
         counted = _Counted(self.api, (NAMESPACE, "api", who))
