@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import insert, inspect, select, text
 
 from shortener.storage import Database, DuplicateKey, migrations
 from shortener.storage.tables import links, metadata, users
@@ -165,3 +165,154 @@ def test_timestamps_come_back_as_utc(database):
         created_at = connection.execute(select(users.c.created_at)).scalar_one()
     assert created_at.tzinfo is not None
     assert created_at.utcoffset().total_seconds() == 0
+
+
+# -- 0004: ids are never reused (issue 7) ----------------------------------------------------------
+TABLES_WITH_IDS = sorted(table.name for table in metadata.sorted_tables if "id" in table.c)
+ROWS_AT_0003 = {
+    # Written as SQL, not through shortener.storage.tables: these are the columns of revision
+    # 0003, whatever later revisions add.
+    "users": "INSERT INTO users (id, username, password_hash, is_admin, created_at) VALUES "
+    "(1, 'admin', 'h', true, '2026-11-01 09:00:00'),"
+    " (2, 'alice', 'h', false, '2026-11-02 09:00:00')",
+    "links": "INSERT INTO links (id, slug, target, title, redirect_status, visit_count, owner_id,"
+    " created_at, updated_at) VALUES (1, 'one', 'https://example.com/1', 'One', 301, 2, 2,"
+    " '2026-11-03 09:00:00', '2026-11-04 09:00:00'), (3, 'three', 'https://example.com/3',"
+    " NULL, 302, 0, 1, '2026-11-03 09:00:00', '2026-11-03 09:00:00')",
+    "visits": "INSERT INTO visits (id, link_id, visited_at, referrer, user_agent, browser, os,"
+    " is_bot, ip) VALUES (1, 1, '2026-11-05 10:00:00', 'example.org', 'curl/8', 'curl', NULL,"
+    " false, '127.0.0.0'), (2, 1, '2026-11-05 10:30:00', NULL, NULL, NULL, NULL, true, NULL)",
+    "visit_rollups": "INSERT INTO visit_rollups (link_id, dimension, hour, value, is_bot, visits)"
+    " VALUES (1, 'total', '2026-11-05 10:00:00', '', false, 1),"
+    " (1, 'total', '2026-11-05 10:00:00', '', true, 1)",
+    "api_tokens": "INSERT INTO api_tokens (id, user_id, name, digest, scopes, created_at,"
+    " expires_at, last_used_at) VALUES (4, 2, 'script', '" + "a" * 64 + "', 'links:read',"
+    " '2026-11-06 09:00:00', NULL, NULL)",
+}
+TABLES_AT_0003 = list(ROWS_AT_0003)
+
+
+def rows_of(database: Database, tables=TABLES_AT_0003) -> dict[str, list[tuple]]:
+    """Every row of every table, in a stable order, as plain tuples."""
+    with database.read() as connection:
+        return {
+            table: [
+                tuple(row)
+                for row in connection.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4"))
+            ]
+            for table in tables
+        }
+
+
+def fill_revision_0003(database: Database) -> None:
+    migrations.upgrade(database, "0003")
+    with database.write() as connection:
+        for statement in ROWS_AT_0003.values():
+            connection.execute(text(statement))
+        if connection.dialect.name == "postgresql":  # as if the rows came from the sequences
+            for table in ("users", "links", "visits", "api_tokens"):
+                connection.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) "
+                        f"FROM {table}"
+                    )
+                )
+
+
+def uses_autoincrement(database: Database, table: str) -> bool:
+    with database.read() as connection:
+        sql = connection.execute(
+            text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
+            {"name": table},
+        ).scalar_one()
+    return "AUTOINCREMENT" in sql.upper()
+
+
+def test_upgrade_from_0003_keeps_every_row_id_and_index(database):
+    fill_revision_0003(database)
+    before = rows_of(database)
+    with database.engine.connect() as connection:
+        indexes_before = {
+            table: sorted(index["name"] for index in inspect(connection).get_indexes(table))
+            for table in TABLES_AT_0003
+        }
+
+    migrations.upgrade(database)
+    assert current_revision(database) == head()
+    assert rows_of(database) == before
+    with database.engine.connect() as connection:
+        inspector = inspect(connection)
+        for table in TABLES_AT_0003:
+            indexes = sorted(index["name"] for index in inspector.get_indexes(table))
+            assert set(indexes_before[table]) <= set(indexes), table
+        assert {fk["referred_table"] for fk in inspector.get_foreign_keys("links")} == {"users"}
+        assert {fk["referred_table"] for fk in inspector.get_foreign_keys("visits")} == {"links"}
+        assert {fk["referred_table"] for fk in inspector.get_foreign_keys("api_tokens")} == {
+            "users"
+        }
+        assert not any(name.startswith("_old_") for name in inspector.get_table_names())
+    assert schema_differences(database) == []
+
+
+def test_upgrade_from_0003_then_new_rows_follow_the_old_ids(database):
+    """The copied rows set SQLite's sequence: a new row's id is above every id kept."""
+    fill_revision_0003(database)
+    migrations.upgrade(database)
+    add_user(database, "carol")
+    with database.read() as connection:
+        assert (
+            connection.execute(select(users.c.id).where(users.c.username == "carol")).scalar_one()
+            == 3
+        )
+
+
+def test_upgrade_from_0003_keeps_constraints(database):
+    fill_revision_0003(database)
+    migrations.upgrade(database)
+    with pytest.raises(DuplicateKey):
+        add_user(database, "alice")
+    with pytest.raises(DuplicateKey), database.write() as connection:  # the owner must exist
+        connection.execute(text("UPDATE links SET owner_id = 99 WHERE id = 1"))
+    with database.write() as connection:  # deleting a user still deletes their tokens
+        connection.execute(text("DELETE FROM links WHERE owner_id = 2"))
+        connection.execute(text("DELETE FROM users WHERE id = 2"))
+    remaining = rows_of(database)
+    assert remaining["api_tokens"] == []
+    assert remaining["visits"] == [] and remaining["visit_rollups"] == []  # cascaded from link 1
+    assert [row[0] for row in remaining["links"]] == [3]
+
+
+def test_downgrade_from_0004_to_0003_keeps_every_row(database):
+    fill_revision_0003(database)
+    before = rows_of(database)
+    migrations.upgrade(database, "0004")
+    downgrade(database, "0003")
+    assert current_revision(database) == "0003"
+    assert rows_of(database) == before
+    if database.is_sqlite:
+        assert not uses_autoincrement(database, "users")
+
+
+@pytest.mark.parametrize("table", TABLES_WITH_IDS)
+def test_every_id_is_autoincrement_or_a_sequence_that_never_cycles(database, table):
+    """SQLite: AUTOINCREMENT (never below the largest id ever used). PostgreSQL: the id comes
+    from a sequence that does not cycle."""
+    migrations.upgrade(database)
+    if database.is_sqlite:
+        assert uses_autoincrement(database, table)
+        return
+    with database.read() as connection:
+        sequence = connection.execute(
+            text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table}
+        ).scalar_one()
+        assert sequence, f"{table}.id has no sequence"
+        cycles = connection.execute(
+            text("SELECT seqcycle FROM pg_sequence WHERE seqrelid = CAST(:name AS regclass)"),
+            {"name": sequence},
+        ).scalar_one()
+    assert cycles is False
+
+
+@pytest.mark.parametrize("table", TABLES_WITH_IDS)
+def test_metadata_declares_sqlite_autoincrement(table):
+    assert metadata.tables[table].dialect_options["sqlite"]["autoincrement"] is True

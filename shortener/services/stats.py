@@ -59,6 +59,26 @@ def next_start(start: datetime, interval: str) -> datetime:
     return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
+def _earliest_start(until: datetime, interval: str) -> datetime:
+    """The start of the oldest of the last MAX_BUCKETS buckets up to ``until``, or the
+    earliest moment a datetime holds when that would be before year 1."""
+    try:
+        return floor_to(until, interval) - _FIXED_STEPS[interval] * (MAX_BUCKETS - 1)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
+def _following(start: datetime, interval: str) -> datetime:
+    """``next_start``, or a 400 naming ``until`` when that bucket would end after year 9999."""
+    try:
+        return next_start(start, interval)
+    except OverflowError:
+        raise InvalidParameter(
+            "The window ends too late: its last bucket would end after the year 9999.",
+            errors={"until": ["Must be before the last bucket of the year 9999."]},
+        ) from None
+
+
 class VisitService:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -127,15 +147,13 @@ class VisitService:
             since = min(first, until) if first else until
             # Left to us, the window is at most the last MAX_BUCKETS buckets.
             if interval in _FIXED_STEPS:
-                since = max(
-                    since, floor_to(until, interval) - _FIXED_STEPS[interval] * (MAX_BUCKETS - 1)
-                )
+                since = max(since, _earliest_start(until, interval))
         start = floor_to(since, interval)
         end = floor_to(until, interval)
         if end < until or end == start:
-            end = next_start(end, interval)
+            end = _following(end, interval)
         buckets = [start]
-        while (following := next_start(buckets[-1], interval)) < end:
+        while (following := _following(buckets[-1], interval)) < end:
             buckets.append(following)
             if len(buckets) > MAX_BUCKETS:
                 raise InvalidParameter(

@@ -1,7 +1,16 @@
-"""Target URL rules: absolute http(s) with a host, nothing that could smuggle a header."""
+"""Target URL rules: absolute http(s) with a host, nothing that could smuggle a header.
+
+What is stored, and sent in ``Location``, is always a valid RFC 3986 URI: a character that is
+not allowed where it stands (a ``%`` not starting an escape, ``[`` or ``]`` in the path, a
+second ``#``, a space-less non-ASCII letter) is percent-encoded rather than refused, so a
+link pasted from a browser keeps working and means what it meant; a valid URI is kept as it
+is. Hosts are checked, not repaired: every label 1-63 characters, at most 253 in all.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import unicodedata
 from collections.abc import Iterable
 from urllib.parse import SplitResult, quote, urlsplit
@@ -9,8 +18,16 @@ from urllib.parse import SplitResult, quote, urlsplit
 import idna
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
-# Characters kept as they are in path, query and fragment; everything else is percent-encoded.
-_SAFE_IN_URL = "!#$%&'()*+,/:;=?@[]~-._"
+# RFC 3986: path = *( pchar / "/" ); query and fragment = *( pchar / "/" / "?" ), where
+# pchar = unreserved / pct-encoded / sub-delims / ":" / "@". Everything else is encoded.
+_SUB_DELIMS = "!$&'()*+,;="
+_SAFE_IN_PATH = _SUB_DELIMS + ":@/%"  # unreserved characters are always kept by quote()
+_SAFE_IN_QUERY = _SAFE_IN_PATH + "?"
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# A registered name as a DNS host name can be: letters, digits and these, split by dots.
+_ASCII_HOST = re.compile(r"[a-z0-9._~!$&()*+,;=-]+")
+_MAX_LABEL = 63
+_MAX_HOST = 253
 
 
 class TargetRejected(ValueError):
@@ -40,13 +57,19 @@ def normalize_target(raw: str, *, max_length: int, own_hosts: Iterable[str] = ()
     normalized = SplitResult(
         scheme,
         _netloc(parts, host),
-        quote(parts.path, safe=_SAFE_IN_URL),
-        quote(parts.query, safe=_SAFE_IN_URL),
-        quote(parts.fragment, safe=_SAFE_IN_URL),
+        _encoded(parts.path, _SAFE_IN_PATH),
+        _encoded(parts.query, _SAFE_IN_QUERY),
+        _encoded(parts.fragment, _SAFE_IN_QUERY),
     ).geturl()
     if len(normalized) > max_length:
         raise TargetRejected(f"Must be at most {max_length} characters long.")
     return normalized
+
+
+def _encoded(component: str, safe: str) -> str:
+    """``component`` with every character RFC 3986 does not allow there percent-encoded; the
+    escapes already in it are kept, a ``%`` that starts none becomes ``%25``."""
+    return quote(_STRAY_PERCENT.sub("%25", component), safe=safe)
 
 
 def _is_forbidden_char(char: str) -> bool:
@@ -61,14 +84,39 @@ def _ascii_host(parts: SplitResult) -> str:
         raise TargetRejected("Must have a valid host and port.") from error
     if not host:
         raise TargetRejected("Must be an absolute URL with a host, such as https://example.com/.")
-    if host.isascii():
-        if any(char in host for char in "%<>\"'`{}|\\^"):
-            raise TargetRejected("Must have a valid host name.")
+    if parts.netloc.startswith("["):
+        try:  # an IPv6 address; no zone ("%eth0") and no IPvFuture ("v1.x"), which no browser takes
+            if "%" in host:
+                raise ValueError("a zone identifier")
+            ipaddress.IPv6Address(host)
+        except ValueError as error:
+            raise TargetRejected("Must have a valid IPv6 address in brackets.") from error
         return host
-    try:
-        return idna.encode(host, uts46=True).decode("ascii")
-    except idna.IDNAError as error:
-        raise TargetRejected("Must have a valid internationalized host name.") from error
+    if host.isascii():
+        if not _ASCII_HOST.fullmatch(host):
+            raise TargetRejected("Must have a valid host name.")
+    else:
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError as error:
+            raise TargetRejected("Must have a valid internationalized host name.") from error
+    _check_labels(host)
+    return host
+
+
+def _check_labels(host: str) -> None:
+    """Each dot-separated label 1-63 characters (one final dot is the DNS root), 253 in all."""
+    name = host[:-1] if host.endswith(".") else host
+    labels = name.split(".")
+    if any(not label for label in labels):
+        raise TargetRejected("Must have a valid host name: a part between dots is empty.")
+    if any(len(label) > _MAX_LABEL for label in labels):
+        raise TargetRejected(
+            f"Must have a valid host name: each part between dots is at most {_MAX_LABEL} "
+            "characters."
+        )
+    if len(name) > _MAX_HOST:
+        raise TargetRejected(f"Must have a valid host name of at most {_MAX_HOST} characters.")
 
 
 def _netloc(parts: SplitResult, ascii_host: str) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, bindparam, delete, exists, insert, select, up
 
 from .engine import Database
 from .keyset import newest_first
+from .lookups import cannot_be_stored
 from .records import LinkRecord, Redirect
 from .tables import links, users
 
@@ -40,11 +41,15 @@ class Resolver:
         self._read = database.prepare(_RESOLVE)
 
     def __call__(self, slug: str) -> Redirect | None:
+        if cannot_be_stored(slug):
+            return None
         row = self._read.first({"redirect_slug": slug})
         return None if row is None else Redirect(row[0], row[1], row[2])
 
 
 def find_by_slug(connection: Connection, slug: str) -> LinkRecord | None:
+    if cannot_be_stored(slug):
+        return None
     row = connection.execute(_SELECT_LINKS.where(links.c.slug == slug)).first()
     return None if row is None else LinkRecord(**row._mapping)
 

@@ -21,7 +21,10 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-# Integer primary keys become SQLite's rowid (cheap, monotonic) and BIGINT elsewhere.
+# Integer primary keys become SQLite's rowid and BIGSERIAL elsewhere. No id is ever handed out
+# twice (a retried DELETE of a URI must never reach a newer row): every table with an id is
+# ``sqlite_autoincrement`` (SQLite would otherwise reuse the id of the newest row once it is
+# deleted), and PostgreSQL's sequences never repeat a value. See migration 0004.
 Identifier = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -61,6 +64,7 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 links = Table(
@@ -77,6 +81,7 @@ links = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     # Keyset pagination of one owner's links, newest first.
     Index(None, "owner_id", "id"),
+    sqlite_autoincrement=True,
 )
 
 visits = Table(
@@ -94,6 +99,7 @@ visits = Table(
     # Newest-first keyset pages of one link's visits, and time-window filters on them.
     Index(None, "link_id", "id"),
     Index(None, "link_id", "visited_at"),
+    sqlite_autoincrement=True,
 )
 
 # Visits counted per link, hour, dimension and value, written in the same transaction as the
@@ -127,4 +133,5 @@ api_tokens = Table(
     Column("last_used_at", UTCDateTime, nullable=True),
     # Keyset pagination of one user's tokens, newest first.
     Index(None, "user_id", "id"),
+    sqlite_autoincrement=True,
 )

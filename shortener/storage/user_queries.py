@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from .keyset import newest_first
+from .lookups import cannot_be_stored
 from .records import UserRecord
 from .tables import users
 
@@ -17,6 +18,8 @@ _SELECT_USERS = select(
 
 
 def find_by_name(connection: Connection, username: str) -> UserRecord | None:
+    if cannot_be_stored(username):
+        return None
     row = connection.execute(_SELECT_USERS.where(users.c.username == username)).first()
     return None if row is None else UserRecord(**row._mapping)
 
