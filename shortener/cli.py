@@ -237,6 +237,19 @@ def tokens_revoke(token_id: str) -> None:
     click.echo(f"revoked token {token.id} '{token.name}' of '{token.owner_username}'")
 
 
+# -- idempotency keys ---------------------------------------------------------------------
+@main.group()
+def idempotency() -> None:
+    """Idempotency-Key claims of POSTs."""
+
+
+@idempotency.command("purge")
+def idempotency_purge() -> None:
+    """Delete keys older than 24 hours (workers also do this, at most once a minute)."""
+    purged = _run(lambda: _services().idempotency.purge())
+    click.echo(f"purged {purged} idempotency key{'' if purged == 1 else 's'}")
+
+
 # -- serve --------------------------------------------------------------------------------
 GUNICORN_WORKER_CLASS = "gthread"
 GUNICORN_THREADS = 4

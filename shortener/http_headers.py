@@ -20,7 +20,7 @@ from . import docs
 from .problems import is_api_path
 from .settings import Settings
 
-ALLOWED_REQUEST_HEADERS = "Authorization, Content-Type"
+ALLOWED_REQUEST_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key"
 # What a script on another origin may read: the hypermedia and retry headers.
 EXPOSED_HEADERS = ", ".join(
     (
@@ -31,6 +31,8 @@ EXPOSED_HEADERS = ", ".join(
         "RateLimit-Limit",
         "RateLimit-Remaining",
         "RateLimit-Reset",
+        "ETag",
+        "Idempotency-Replayed",
     )
 )
 PREFLIGHT_MAX_AGE_SECONDS = 600

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "NOT_FOUND_LIMIT": "60/minute",
     "RATELIMIT_STORAGE_URI": "memory://",
     "CORS_ORIGINS": "",
+    "REQUIRE_IF_MATCH": False,
 }
 
 
@@ -56,6 +57,8 @@ class Settings:
     ratelimit_storage_uri: str
     # Empty: CORS off; ("*",): any origin, without credentials; else the exact origins allowed.
     cors_origins: tuple[str, ...]
+    # PUT, PATCH and DELETE of an existing link, user or token need If-Match (else 428).
+    require_if_match: bool
 
     @functools.cached_property
     def redirect_cache_control(self) -> str:
@@ -86,6 +89,7 @@ class Settings:
             not_found_limit=_rate_limit(config, "NOT_FOUND_LIMIT"),
             ratelimit_storage_uri=_storage_uri(config, "RATELIMIT_STORAGE_URI"),
             cors_origins=_origins(config, "CORS_ORIGINS"),
+            require_if_match=_boolean(config, "REQUIRE_IF_MATCH"),
         )
 
 

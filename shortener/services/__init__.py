@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..storage import Database
+from .idempotency import IdempotencyService
 from .links import LinkService
 from .passwords import PasswordHasher
 from .stats import VisitService
@@ -21,6 +22,7 @@ class Services:
     tokens: TokenService
     visits: VisitService
     recorder: VisitRecorder
+    idempotency: IdempotencyService
 
     def close(self) -> None:
         """Writes buffered visits, then releases database connections."""
@@ -52,4 +54,5 @@ def build_services(
         recorder=VisitRecorder(
             database, anonymize_ips=anonymize_ips, flush_interval=visit_flush_interval
         ),
+        idempotency=IdempotencyService(database),
     )

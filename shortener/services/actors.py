@@ -13,6 +13,7 @@ OPERATOR = UserRecord(
     password_hash="",
     is_admin=True,
     created_at=datetime(1970, 1, 1, tzinfo=UTC),
+    version=1,
 )
 
 

@@ -100,6 +100,42 @@ class Unavailable(ShortenerError):
     problem = "unavailable"
 
 
+class PreconditionFailed(ShortenerError):
+    status = 412
+    title = "Precondition failed"
+    problem = "precondition-failed"
+
+
+class PreconditionRequired(ShortenerError):
+    status = 428
+    title = "Precondition required"
+    problem = "precondition-required"
+
+
+class InvalidIdempotencyKey(ShortenerError):
+    status = 400
+    title = "Invalid Idempotency-Key"
+    problem = "invalid-idempotency-key"
+
+
+class IdempotencyKeyInUse(ShortenerError):
+    status = 409
+    title = "Idempotency-Key in use"
+    problem = "idempotency-key-in-use"
+
+
+class IdempotencyKeyReused(ShortenerError):
+    status = 422
+    title = "Idempotency-Key reused"
+    problem = "idempotency-key-reused"
+
+
+class IdempotencyReplayUnavailable(ShortenerError):
+    status = 409
+    title = "Answer cannot be replayed"
+    problem = "idempotency-replay-unavailable"
+
+
 # Human descriptions served at /problems/<name>, so every problem type dereferences.
 PROBLEM_TYPES: dict[str, type[ShortenerError]] = {
     cls.problem: cls
@@ -116,5 +152,11 @@ PROBLEM_TYPES: dict[str, type[ShortenerError]] = {
         LastAdmin,
         SlugSpaceExhausted,
         Unavailable,
+        PreconditionFailed,
+        PreconditionRequired,
+        InvalidIdempotencyKey,
+        IdempotencyKeyInUse,
+        IdempotencyKeyReused,
+        IdempotencyReplayUnavailable,
     )
 }

@@ -24,6 +24,7 @@ _LINK_COLUMNS = (
     users.c.username.label("owner_username"),
     links.c.created_at,
     links.c.updated_at,
+    links.c.version,
 )
 _SELECT_LINKS = select(*_LINK_COLUMNS).join_from(links, users, links.c.owner_id == users.c.id)
 
@@ -92,12 +93,31 @@ def insert_link(
     return result.scalar_one()
 
 
-def update_link(connection: Connection, link_id: int, changes: dict[str, Any]) -> None:
-    connection.execute(update(links).where(links.c.id == link_id).values(**changes))
+def update_link(
+    connection: Connection,
+    link_id: int,
+    changes: dict[str, Any],
+    *,
+    expected_version: int | None = None,
+) -> bool:
+    """Applies ``changes`` and raises the version in the same UPDATE. With
+    ``expected_version`` only that version is changed: False if another transaction changed
+    the link first (on PostgreSQL both may have read the old version)."""
+    query = update(links).where(links.c.id == link_id)
+    if expected_version is not None:
+        query = query.where(links.c.version == expected_version)
+    result = connection.execute(query.values(**changes, version=links.c.version + 1))
+    return result.rowcount == 1
 
 
-def delete_link(connection: Connection, link_id: int) -> None:
-    connection.execute(delete(links).where(links.c.id == link_id))
+def delete_link(
+    connection: Connection, link_id: int, *, expected_version: int | None = None
+) -> bool:
+    """Deletes the link (only at ``expected_version``, if given); False if nothing matched."""
+    query = delete(links).where(links.c.id == link_id)
+    if expected_version is not None:
+        query = query.where(links.c.version == expected_version)
+    return connection.execute(query).rowcount == 1
 
 
 def owner_has_links(connection: Connection, owner_id: int) -> bool:

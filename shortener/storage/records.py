@@ -13,6 +13,7 @@ class UserRecord:
     password_hash: str
     is_admin: bool
     created_at: datetime
+    version: int  # raised by every change (see services/preconditions.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class LinkRecord:
     owner_username: str
     created_at: datetime
     updated_at: datetime
+    version: int  # raised by every change but visits (see services/preconditions.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 # Integer primary keys become SQLite's rowid and BIGSERIAL elsewhere. No id is ever handed out
@@ -64,6 +65,8 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # Raised by every change, in the same UPDATE: the ETag's version (see services/preconditions).
+    Column("version", Integer, nullable=False, default=1, server_default="1"),
     sqlite_autoincrement=True,
 )
 
@@ -79,6 +82,8 @@ links = Table(
     Column("owner_id", Identifier, ForeignKey("users.id"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Raised by every change, in the same UPDATE; visits change visit_count, never this.
+    Column("version", Integer, nullable=False, default=1, server_default="1"),
     # Keyset pagination of one owner's links, newest first.
     Index(None, "owner_id", "id"),
     sqlite_autoincrement=True,
@@ -133,5 +138,29 @@ api_tokens = Table(
     Column("last_used_at", UTCDateTime, nullable=True),
     # Keyset pagination of one user's tokens, newest first.
     Index(None, "user_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+# Idempotency-Key claims of POSTs, per credential (a password: token_id 0), kept 24 hours. A
+# finished claim holds the answer to replay; a token's answer is stored without its body, so
+# its secret is never kept. ``attempt`` is random per claim: only its holder completes it.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", Identifier, primary_key=True, autoincrement=True),
+    Column("user_id", Identifier, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_id", Identifier, nullable=False),  # 0: a password
+    Column("key", String(255), nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # SHA-256 of method, URI and body
+    Column("state", String(16), nullable=False),  # in-progress | done
+    Column("attempt", String(32), nullable=False),
+    Column("response_status", SmallInteger, nullable=True),
+    Column("response_location", Text, nullable=True),
+    Column("response_etag", String(255), nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("user_id", "token_id", "key"),
+    # Purging keys older than 24 hours.
+    Index(None, "created_at"),
     sqlite_autoincrement=True,
 )

@@ -44,6 +44,7 @@ _SELECT_FOR_AUTHENTICATION = select(
     users.c.password_hash,
     users.c.is_admin,
     users.c.created_at.label("user_created_at"),
+    users.c.version.label("user_version"),
 ).select_from(_JOIN)
 
 
@@ -81,6 +82,7 @@ def find_by_digest(
         password_hash=mapping["password_hash"],
         is_admin=mapping["is_admin"],
         created_at=mapping["user_created_at"],
+        version=mapping["user_version"],
     )
     return _record(mapping), owner, mapping["digest"]
 

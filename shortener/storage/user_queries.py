@@ -13,7 +13,12 @@ from .records import UserRecord
 from .tables import users
 
 _SELECT_USERS = select(
-    users.c.id, users.c.username, users.c.password_hash, users.c.is_admin, users.c.created_at
+    users.c.id,
+    users.c.username,
+    users.c.password_hash,
+    users.c.is_admin,
+    users.c.created_at,
+    users.c.version,
 )
 
 
@@ -42,12 +47,28 @@ def insert_user(
     return result.scalar_one()
 
 
-def update_user(connection: Connection, user_id: int, changes: dict[str, Any]) -> None:
-    connection.execute(update(users).where(users.c.id == user_id).values(**changes))
+def update_user(
+    connection: Connection,
+    user_id: int,
+    changes: dict[str, Any],
+    *,
+    expected_version: int | None = None,
+) -> bool:
+    """Like link_queries.update_link: the version is raised in the same UPDATE."""
+    query = update(users).where(users.c.id == user_id)
+    if expected_version is not None:
+        query = query.where(users.c.version == expected_version)
+    result = connection.execute(query.values(**changes, version=users.c.version + 1))
+    return result.rowcount == 1
 
 
-def delete_user(connection: Connection, user_id: int) -> None:
-    connection.execute(delete(users).where(users.c.id == user_id))
+def delete_user(
+    connection: Connection, user_id: int, *, expected_version: int | None = None
+) -> bool:
+    query = delete(users).where(users.c.id == user_id)
+    if expected_version is not None:
+        query = query.where(users.c.version == expected_version)
+    return connection.execute(query).rowcount == 1
 
 
 def count_users(connection: Connection) -> int:
