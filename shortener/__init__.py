@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import docs, health, http_headers, limits, problems, redirects, resources
@@ -16,9 +16,20 @@ from .settings import DEFAULTS, Settings
 from .storage import Database
 
 
+class ShortenerFlask(Flask):
+    def make_default_options_response(self) -> Response:
+        """``OPTIONS``: 204 with ``Allow`` and no body, so no (text/html) content type."""
+        response = super().make_default_options_response()
+        response.status_code = 204
+        response.set_data(b"")
+        del response.headers["Content-Type"]
+        del response.headers["Content-Length"]
+        return response
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Builds the app from defaults, then ``SHORTENER_*`` variables, then ``config``."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = ShortenerFlask(__name__, instance_relative_config=True)
     app.config.from_mapping(
         DEFAULTS,
         DATABASE_URL="sqlite:///" + os.path.join(app.instance_path, "shortener.db"),

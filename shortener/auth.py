@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, replace
-from functools import wraps
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 from flask_httpauth import HTTPBasicAuth, HTTPTokenAuth, MultiAuth
 from werkzeug.datastructures import Authorization
 
 from .problems import problem_response
 from .services.errors import Forbidden
-from .services.tokens import USERS_ADMIN, scopes_of
+from .services.tokens import SCOPES, USERS_ADMIN, scopes_of
 from .storage.records import UserRecord
 
 REALM = "shortener"
 CHALLENGES = (f'Basic realm="{REALM}"', f'Bearer realm="{REALM}"')
+ALL_SCOPES = frozenset(SCOPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,27 +88,36 @@ multi_auth = MultiAuth(basic_auth, token_auth)
 
 
 @basic_auth.verify_password
-def _verify_password(username: str, password: str) -> UserRecord | None:
+def _verify_password(username: str, password: str) -> Credential | None:
+    """The verified credential becomes Flask-HTTPAuth's ``current_user()``."""
     services = current_app.extensions["shortener"]
     user = services.users.authenticate(username or "", password or "")
-    if user is not None:
-        g.shortener_credential = Credential(user, scopes_of(user), None)
-    return user
+    return None if user is None else Credential(user, scopes_of(user), None)
 
 
 @token_auth.verify_token
-def _verify_token(token: str) -> UserRecord | None:
+def _verify_token(token: str) -> Credential | None:
     use = current_app.extensions["shortener"].tokens.authenticate(token)
-    if use is None:
-        return None
-    g.shortener_credential = Credential(use.user, use.scopes, use.token_id)
-    return use.user
+    return None if use is None else Credential(use.user, use.scopes, use.token_id)
+
+
+def _roles(credential: Credential) -> tuple[str, ...]:
+    """Scopes are Flask-HTTPAuth roles: a password holds every one (the user's whole
+    authority, which the services then check); a token holds only its own."""
+    return tuple(ALL_SCOPES if credential.token_id is None else credential.scopes)
+
+
+basic_auth.get_user_roles(_roles)
+token_auth.get_user_roles(_roles)
 
 
 def _authentication_failed(status: int) -> Response:
     """Every 401 names both schemes: MultiAuth alone would send only the chosen one's."""
-    if status != 401:
-        return problem_response(status, detail="You may not do this.")
+    if status == 403:  # raised, not returned: Flask-HTTPAuth would add a challenge
+        raise Forbidden(
+            f"This token lacks the scope '{required_scope()}', which this request needs; "
+            "create a token that has it."
+        )
     response = problem_response(
         401,
         detail="Send valid credentials: HTTP Basic, or an API token as 'Authorization: Bearer'.",
@@ -122,46 +131,33 @@ basic_auth.error_handler(_authentication_failed)
 token_auth.error_handler(_authentication_failed)
 
 
-def login_required(view):
-    return multi_auth.login_required(view)
+def login_required(scope: str | None = None, *, optional: bool = False):
+    """Authentication (401), then the scope as a role (403)."""
+    return multi_auth.login_required(role=scope, optional=optional or None)
 
 
-def current_credential() -> Credential:
-    credential = g.get("shortener_credential")
-    if credential is None:  # only reachable if a view forgot login_required
-        raise RuntimeError("current_credential() outside an authenticated view")
-    return credential
+def required_scope() -> str | None:
+    """The scope the operation being served declares (for the 403 message)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    method = getattr(getattr(view, "view_class", None), request.method.lower(), None)
+    return getattr(getattr(method, "operation", None), "scope", None)
+
+
+def current_credential() -> Credential | None:
+    """The verified credential, or None on a public operation called without one."""
+    return multi_auth.current_user()
 
 
 def current_user() -> UserRecord:
-    return current_credential().user
-
-
-def require_scope(scope: str | None) -> None:
-    """403 naming the scope when the request's token lacks it; ``None`` needs no scope."""
-    if scope is not None and not current_credential().allows(scope):
-        raise Forbidden(
-            f"This token lacks the scope '{scope}', which this request needs; "
-            "create a token that has it."
-        )
+    credential = current_credential()
+    if credential is None:  # only reachable if an operation forgot to declare its scope
+        raise RuntimeError("current_user() outside an authenticated operation")
+    return credential.user
 
 
 def acting_user() -> UserRecord:
     """The user as an actor on other users' things: an admin's token needs users:admin."""
-    credential = current_credential()
-    user = credential.user
-    if user.is_admin and not credential.allows(USERS_ADMIN):
+    user = current_user()
+    if user.is_admin and not current_credential().allows(USERS_ADMIN):
         return replace(user, is_admin=False)
     return user
-
-
-def scope_checked(method):
-    """Wraps a Resource's bound method with the check of the scope its class names for it."""
-    scope = method.__self__.required_scopes[method.__name__]
-
-    @wraps(method)
-    def checked(*args, **kwargs):
-        require_scope(scope)
-        return method(*args, **kwargs)
-
-    return checked

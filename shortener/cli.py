@@ -10,10 +10,13 @@ from datetime import timedelta
 import click
 from flask import current_app
 from flask.cli import FlaskGroup
+from marshmallow import Schema, ValidationError
 
 from . import create_app
+from .schemas.tokens import TokenSchema
+from .schemas.users import UserChangeSchema, UserSchema
 from .services.actors import OPERATOR, utcnow
-from .services.errors import ShortenerError
+from .services.errors import InvalidInput, ShortenerError
 from .services.users import generate_password
 from .storage import DatabaseUnavailable, migrations
 
@@ -27,9 +30,29 @@ class _ServiceErrors(click.ClickException):
         message = error.detail
         if error.errors:
             message += " " + "; ".join(
-                f"{field}: {' '.join(problems)}" for field, problems in error.errors.items()
+                f"{field}: {problem}" for field, problem in _flattened(error.errors)
             )
         super().__init__(message)
+
+
+def _flattened(errors, prefix: str = ""):
+    """("scopes.0", "Must be one of ...") pairs from marshmallow's nested messages."""
+    for name, problems in errors.items():
+        field = f"{prefix}{name}"
+        if isinstance(problems, dict):
+            yield from _flattened(problems, f"{field}.")
+        else:
+            yield field, " ".join(map(str, problems))
+
+
+def _checked(schema: Schema, data: dict, *, partial: bool = False) -> dict:
+    """Input checked by the API's own schema: a field rule is written once, there."""
+    try:
+        return schema.load(data, partial=partial)
+    except ValidationError as error:
+        raise _ServiceErrors(
+            InvalidInput("Invalid input.", errors=error.normalized_messages())
+        ) from None
 
 
 def _run(action):
@@ -91,11 +114,8 @@ def _announce(username: str, is_admin: bool, password: str, generated: bool) -> 
 def users_create(username: str, admin: bool, password_stdin: bool) -> None:
     """Create a user; without --password-stdin a strong password is generated and printed."""
     password, generated = _read_password(password_stdin)
-    _run(
-        lambda: _services().users.create(
-            OPERATOR, username=username, password=password, is_admin=admin
-        )
-    )
+    user = _checked(UserSchema(), {"username": username, "password": password, "is_admin": admin})
+    _run(lambda: _services().users.create(OPERATOR, **user))
     _announce(username, admin, password, generated)
 
 
@@ -113,7 +133,8 @@ def users_bootstrap(username: str) -> None:
     password = os.environ.get("SHORTENER_ADMIN_PASSWORD")
     generated = not password
     password = password or generate_password()
-    _run(lambda: service.create(OPERATOR, username=username, password=password, is_admin=True))
+    user = _checked(UserSchema(), {"username": username, "password": password, "is_admin": True})
+    _run(lambda: service.create(OPERATOR, **user))
     _announce(username, True, password, generated)
 
 
@@ -147,7 +168,8 @@ def users_delete(username: str, purge: bool) -> None:
 def users_set_password(username: str, password_stdin: bool) -> None:
     """Set a new password; without --password-stdin one is generated and printed."""
     password, generated = _read_password(password_stdin)
-    _run(lambda: _services().users.update(OPERATOR, username, password=password))
+    change = _checked(UserChangeSchema(), {"password": password})
+    _run(lambda: _services().users.update(OPERATOR, username, **change))
     click.echo(f"password changed for '{username}'")
     if generated:
         click.echo("password (shown only this once):")
@@ -184,13 +206,14 @@ def _timestamp(moment) -> str:
 def tokens_create(username: str, name: str, scopes: tuple[str, ...], expires_in: int | None):
     """Create a token for USERNAME; its secret is printed once, alone on the last line."""
     wanted = [scope for given in scopes for scope in re.split(r"[\s,]+", given) if scope]
+    token = _checked(TokenSchema(), {"name": name, **({"scopes": wanted} if scopes else {})})
     expires_at = utcnow() + timedelta(days=expires_in) if expires_in else None
     created = _run(
         lambda: _services().tokens.create(
             OPERATOR,
             owner=username,
-            name=name,
-            scopes=wanted if scopes else None,
+            name=token["name"],
+            scopes=token["scopes"],
             expires_at=expires_at,
         )
     )

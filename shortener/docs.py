@@ -17,6 +17,7 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, Response, redirect, send_from_directory, url_for
 
+from .declarations import PUBLIC, described
 from .resources import API_PREFIX
 
 BLUEPRINT_NAME = "docs"
@@ -50,6 +51,8 @@ blueprint = Blueprint(BLUEPRINT_NAME, __name__, url_prefix=f"{API_PREFIX}/docs")
 
 
 @blueprint.get("")
+@described("GET", "getDocs", "This documentation, for people (Swagger UI)", scope=PUBLIC,
+           content_type="text/html", tags=("root",))  # fmt: skip
 def page() -> Response:
     """The HTML page; its references are relative to it, so it also works under a prefix."""
     response = Response(PAGE, mimetype="text/html")
@@ -58,12 +61,16 @@ def page() -> Response:
 
 
 @blueprint.get("/")
+@described("GET", "getDocsWithSlash", "Redirects to the documentation page", scope=PUBLIC,
+           status=308, headers=("Location",), content_type="", tags=("root",))  # fmt: skip
 def page_with_slash() -> Response:
     """The page's relative references need its address without the slash."""
     return redirect(url_for(PAGE_ENDPOINT, _external=True), code=308)
 
 
 @blueprint.get("/<path:filename>")
+@described("GET", "getDocsFile", "A file of the documentation page", scope=PUBLIC,
+           errors=(404,), content_type="application/octet-stream", tags=("root",))  # fmt: skip
 def asset(filename: str) -> Response:
     """One of our files or Swagger UI's; a missing one is a problem+json 404."""
     folder = OWN_FILES if filename in OWN_ASSETS else SWAGGER_UI_FILES

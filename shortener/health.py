@@ -12,15 +12,20 @@ import json
 
 from flask import Blueprint, Flask, Response, current_app
 
+from .declarations import PUBLIC, described
+
 blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/health")
+@described("GET", "getLiveness", "Liveness: the process answers", scope=PUBLIC, tags=("health",))
 def live() -> Response:
     return _status("ok")
 
 
 @blueprint.get("/health/ready")
+@described("GET", "getReadiness", "Readiness: the database answers", scope=PUBLIC,
+           errors=(503,), tags=("health",))  # fmt: skip
 def ready() -> Response:
     current_app.extensions["shortener"].database.ping()  # DatabaseUnavailable -> 503
     return _status("ready")

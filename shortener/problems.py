@@ -14,6 +14,7 @@ from http import HTTPStatus
 from flask import Blueprint, Flask, Response, current_app, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from .declarations import PUBLIC, described
 from .services.errors import PROBLEM_TYPES, NotFound, ShortenerError, Unavailable
 from .storage import DatabaseUnavailable
 
@@ -44,6 +45,8 @@ blueprint = Blueprint("problems", __name__)
 
 
 @blueprint.get("/problems/<name>")
+@described("GET", "getProblemType", "What a problem type means", scope=PUBLIC, errors=(404,),
+           tags=("root",))  # fmt: skip
 def describe(name: str) -> Response:
     """Problem types dereference to their description."""
     problem = PROBLEM_TYPES.get(name)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request, url_for
 
+from .declarations import PUBLIC, described
 from .services.errors import NotFound
 from .services.visits import RawVisit
 
@@ -20,13 +21,35 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint)
 
 
+REDIRECT_STATUSES = {
+    301: "Moved permanently: the link's redirect_status.",
+    303: "See other: the link's redirect_status.",
+    307: "Temporary redirect: the link's redirect_status.",
+    308: "Permanent redirect: the link's redirect_status.",
+}
+_FOLLOW = dict(
+    scope=PUBLIC,
+    status=302,
+    response_description="Found: the link's redirect_status (302 unless it says otherwise).",
+    other_statuses=REDIRECT_STATUSES,
+    headers=("Location", "Cache-Control"),
+    errors=(404, 429, 503),
+    content_type="",
+    tags=("redirect",),
+)
+
+
 @blueprint.get("/")
+@described("GET", "getHome", "The bare host: redirects to the API root", scope=PUBLIC,
+           status=302, headers=("Location",), content_type="", tags=("redirect",))  # fmt: skip
 def home() -> Response:
     """The bare host points programs at the API root."""
     return redirect(url_for("root"), code=302)
 
 
 @blueprint.get("/<slug>")
+@described("GET", "followLink", "Follow a short link (records a visit)", **_FOLLOW)
+@described("HEAD", "checkLink", "Where a short link points, without a visit", **_FOLLOW)
 def follow(slug: str) -> Response:
     services = current_app.extensions["shortener"]
     # Stamped before the lookup: a visit is never older than the link it resolved to.

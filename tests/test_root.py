@@ -20,7 +20,42 @@ def test_root_is_public_and_names_every_collection(client):
         "users": "http://localhost/api/v1.0/users",
         "stats": "http://localhost/api/v1.0/stats",
         "tokens": "http://localhost/api/v1.0/tokens",
+        "openapi": "http://localhost/api/v1.0/openapi.json",
+        "docs": "http://localhost/api/v1.0/docs",
+        "link": "http://localhost/api/v1.0/links/{slug}",
+        "user": "http://localhost/api/v1.0/users/{username}",
     }
+
+
+def test_root_with_credentials_names_the_caller_as_me(client, alice):
+    body = client.get(ROOT, auth=alice).get_json()
+    assert body["me"] == "http://localhost/api/v1.0/users/alice"
+    assert client.get(body["me"], auth=alice).get_json()["username"] == "alice"
+
+
+def test_root_with_a_token_of_any_scope_names_me(client, alice):
+    token = client.post(
+        "/api/v1.0/tokens", json={"name": "t", "scopes": ["stats:read"]}, auth=alice
+    ).get_json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    me = client.get(ROOT, headers=headers).get_json()["me"]
+    assert client.get(me, headers=headers).status_code == 200
+
+
+def test_root_with_bad_credentials_has_no_me(client):
+    response = client.get(ROOT, auth=("nobody", "wrong password"))
+    assert response.status_code == 200
+    assert "me" not in response.get_json()
+
+
+def test_root_templates_expand_to_the_resources(client, alice):
+    client.post(
+        "/api/v1.0/links", json={"target": "https://example.com/", "slug": "x1"}, auth=alice
+    )
+    template = client.get(ROOT).get_json()["link"]
+    assert client.get(template.replace("{slug}", "x1"), auth=alice).status_code == 200
+    user = client.get(ROOT).get_json()["user"].replace("{username}", "alice")
+    assert client.get(user, auth=alice).status_code == 200
 
 
 def test_root_uris_are_absolute(client):

@@ -41,7 +41,6 @@ ROUTES = [
     ("GET", "/api/v1.0/stats", None, "stats:read", 200),
     ("GET", "/api/v1.0/users", None, "users:admin", 200),
     ("POST", "/api/v1.0/users", NEW_USER, "users:admin", 201),
-    ("GET", "/api/v1.0/users/alice", None, "users:admin", 200),
     ("PATCH", "/api/v1.0/users/alice", {"password": "another good password"}, "users:admin", 200),
     ("DELETE", "/api/v1.0/users/alice", None, "users:admin", 204),
 ]
@@ -142,7 +141,7 @@ def test_default_scopes_do_everything_but_user_administration(client, alice):
         == 200
     )
     assert client.delete(f"{LINKS}/mine", headers=bearer(secret)).status_code == 204
-    assert_missing_scope(client.get("/api/v1.0/users/alice", headers=bearer(secret)), "users:admin")
+    assert client.get("/api/v1.0/users/alice", headers=bearer(secret)).status_code == 200
 
 
 # -- create-only and read-only tokens --------------------------------------------------------------
@@ -187,10 +186,16 @@ def test_stats_read_does_not_make_a_user_an_admin(client, admin, alice):
     assert "stats:read" not in body["detail"]
 
 
-def test_a_non_admin_token_never_reaches_users(client, alice):
-    """Even reading oneself needs users:admin with a token, which only admins can hold."""
-    secret = new_token(client, alice)
-    assert_missing_scope(client.get("/api/v1.0/users/alice", headers=bearer(secret)), "users:admin")
+def test_any_token_reads_its_own_user_and_nothing_more(client, alice, bob):
+    """A client finds out who it is ("me" in the root) with any credential; changing a user
+    needs users:admin with a token, which only admins can hold."""
+    secret = new_token(client, alice, ["stats:read"])
+    mine = client.get("/api/v1.0/users/alice", headers=bearer(secret))
+    assert mine.status_code == 200
+    assert mine.get_json()["username"] == "alice"
+    other = client.get("/api/v1.0/users/bob", headers=bearer(secret))
+    assert other.status_code == 403
+    assert other.mimetype == "application/problem+json"
     response = client.patch(
         "/api/v1.0/users/alice", json={"password": "a new good password"}, headers=bearer(secret)
     )
@@ -308,10 +313,14 @@ def test_the_scope_table_covers_every_api_route(app):
     covered = {(m, p.replace("users/alice", "users/<string:username>")) for m, p in covered}
     any_credential = {("GET", "/api/v1.0/tokens"), ("POST", "/api/v1.0/tokens")}
     any_credential |= {(m, "/api/v1.0/tokens/<string:token_id>") for m in ("GET", "DELETE")}
+    any_credential.add(("GET", "/api/v1.0/users/<string:username>"))
+    public = {"/api/v1.0/", "/api/v1.0/openapi.json"}
     served = {
         (method, rule.rule)
         for rule in app.url_map.iter_rules()
-        if rule.rule.startswith("/api/v1.0/") and rule.rule != "/api/v1.0/"
+        if rule.rule.startswith("/api/v1.0/")
+        and rule.rule not in public
+        and not rule.rule.startswith("/api/v1.0/docs")
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert served == covered | any_credential

@@ -7,6 +7,7 @@ from flask_restful import Api
 
 from ..problems import render_error
 from .links import LinkCollection, LinkItem
+from .openapi import OpenApiDocument
 from .root import Root
 from .tokens import TokenCollection, TokenItem
 from .users import UserCollection, UserItem
@@ -38,3 +39,4 @@ def init_app(app: Flask) -> None:
     api.add_resource(AllStats, "/stats", endpoint="stats")
     api.add_resource(TokenCollection, "/tokens", endpoint="tokens")
     api.add_resource(TokenItem, "/tokens/<string:token_id>", endpoint="token")
+    api.add_resource(OpenApiDocument, "/openapi.json", endpoint="openapi")

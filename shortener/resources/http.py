@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import Response, current_app, request, url_for
+from flask import Response, current_app, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..services.errors import InvalidInput, InvalidParameter, MalformedBody, UnsupportedMediaType
-from ..services.pagination import Page
 
 JSON = "application/json"
 
@@ -127,35 +125,6 @@ def json_response(
     if headers:
         response.headers.update(headers)
     return response
-
-
-def page_response(
-    page: Page, *, plural: str, schema: Schema, endpoint: str, params: Mapping[str, Any]
-) -> Response:
-    """The collection envelope, with the next page also in an RFC 8288 ``Link`` header."""
-    given = {name: value for name, value in params.items() if value is not None}
-    next_uri = None
-    if page.next_cursor is not None:
-        next_uri = url_for(endpoint, **{**given, "cursor": page.next_cursor}, _external=True)
-    body = schema.dump(
-        {"uri": url_for(endpoint, **given, _external=True), plural: page.items, "next": next_uri}
-    )
-    headers = {"Link": f'<{next_uri}>; rel="next"'} if next_uri else None
-    return json_response(body, headers=headers)
-
-
-def given_query(*names: str) -> dict[str, str | None]:
-    """The parameters the client actually sent, to carry over into self and next links."""
-    return {name: request.args.get(name) for name in names}
-
-
-def own_hosts() -> set[str]:
-    """Hosts a target must not point at: this request's host and the public short-URL host."""
-    settings = current_app.extensions["shortener.settings"]
-    hosts = {urlsplit(request.host_url).hostname or ""}
-    if settings.public_host:
-        hosts.add(settings.public_host)
-    return hosts
 
 
 def services():

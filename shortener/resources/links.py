@@ -2,93 +2,124 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask_restful import Resource
+from marshmallow import ValidationError
 
 from ..auth import current_user
-from ..schemas.links import LinkListQuery, LinkSchema
-from ..schemas.pages import page_schema
+from ..declarations import page_of
+from ..schemas.links import LinkListQuery, LinkSchema, check_slug
 from ..services.errors import InvalidInput
 from ..services.links import LinkFields
 from ..services.tokens import LINKS_READ, LINKS_WRITE
-from .authenticated import AuthenticatedResource
-from .http import given_query, json_response, load_body, load_query, own_hosts, page_response
-from .http import services as get_services
+from .http import services
+from .operations import operation
 
-LINK = LinkSchema()
-LINK_PAGE = page_schema("links", LinkSchema)
-LINK_LIST_QUERY = LinkListQuery()
-
-
-def _created(link) -> Response:
-    body = LINK.dump(link)
-    return json_response(body, 201, {"Location": body["uri"]})
+LINK_LINKS = {
+    "getLink": "The link just written.",
+    "updateLink": "Change some of its fields.",
+    "replaceLink": "Replace it.",
+    "deleteLink": "Delete it.",
+}
 
 
-def _refuse_slug_change(data: dict, slug: str) -> None:
-    if "slug" in data and data["slug"] != slug:
+def _fields(body: dict) -> LinkFields:
+    return LinkFields(body["target"], body["title"], body["redirect_status"])
+
+
+def _path_slug(body: dict, slug: str) -> None:
+    """The slug is part of the URI: a body may repeat it, never change it; PUT checks it."""
+    if "slug" in body and body["slug"] != slug:
         raise InvalidInput(
             "The slug cannot be changed; it is part of the link's URI.",
             errors={"slug": ["Cannot be changed; create a new link instead."]},
         )
+    body.pop("slug", None)
 
 
-class LinkCollection(AuthenticatedResource):
-    # A create-only token (links:write alone) can POST but not list.
-    required_scopes = {"get": LINKS_READ, "post": LINKS_WRITE}
-
-    def get(self) -> Response:
-        query = load_query(LINK_LIST_QUERY)
-        page = get_services().links.list(
+class LinkCollection(Resource):
+    @operation(
+        "listLinks",
+        "Your links, newest first (admins: everyone's)",
+        scope=LINKS_READ,
+        query=LinkListQuery,
+        response=page_of("links", LinkSchema),
+        tags=("links",),
+    )
+    def get(self, query):
+        return services().links.list(
             current_user(), owner=query["owner"], cursor=query["cursor"], limit=query["limit"]
         )
-        return page_response(
-            page,
-            plural="links",
-            schema=LINK_PAGE,
-            endpoint="links",
-            params=given_query("owner", "limit", "cursor"),
-        )
 
-    def post(self) -> Response:
-        data = load_body(LINK)
-        link = get_services().links.create(
-            current_user(),
-            LinkFields(data["target"], data["title"], data["redirect_status"]),
-            slug=data.get("slug"),
-            own_hosts=own_hosts(),
-        )
-        return _created(link)
+    @operation(
+        "createLink",
+        "Create a link at a slug of yours, or at a generated one",
+        scope=LINKS_WRITE,
+        body=LinkSchema,
+        response=LinkSchema,
+        status=201,
+        errors=(409,),
+        links=LINK_LINKS,
+        tags=("links",),
+    )
+    def post(self, body):
+        return services().links.create(current_user(), _fields(body), slug=body.get("slug"))
 
 
-class LinkItem(AuthenticatedResource):
-    required_scopes = {
-        "get": LINKS_READ,
-        "put": LINKS_WRITE,
-        "patch": LINKS_WRITE,
-        "delete": LINKS_WRITE,
-    }
+class LinkItem(Resource):
+    @operation(
+        "getLink",
+        "A link",
+        scope=LINKS_READ,
+        response=LinkSchema,
+        errors=(404,),
+        tags=("links",),
+    )
+    def get(self, slug):
+        return services().links.get(current_user(), slug)
 
-    def get(self, slug: str) -> Response:
-        return json_response(LINK.dump(get_services().links.get(current_user(), slug)))
+    @operation(
+        "replaceLink",
+        "Replace a link's fields, or create the link at this slug",
+        scope=LINKS_WRITE,
+        body=LinkSchema,
+        response=LinkSchema,
+        other_statuses={201: "Created at this slug."},
+        errors=(409,),
+        links=LINK_LINKS,
+        tags=("links",),
+    )
+    def put(self, slug, body):
+        _path_slug(body, slug)
+        try:
+            check_slug(slug)
+        except ValidationError as error:
+            raise InvalidInput(
+                "The link has invalid fields.", errors={"slug": error.messages}
+            ) from None
+        link, created = services().links.replace(current_user(), slug, _fields(body))
+        return link, 201 if created else 200
 
-    def put(self, slug: str) -> Response:
-        data = load_body(LINK)
-        _refuse_slug_change(data, slug)
-        link, created = get_services().links.replace(
-            current_user(),
-            slug,
-            LinkFields(data["target"], data["title"], data["redirect_status"]),
-            own_hosts=own_hosts(),
-        )
-        return _created(link) if created else json_response(LINK.dump(link))
+    @operation(
+        "updateLink",
+        "Change some of a link's fields",
+        scope=LINKS_WRITE,
+        body=LinkSchema,
+        partial=True,
+        response=LinkSchema,
+        errors=(404,),
+        tags=("links",),
+    )
+    def patch(self, slug, body):
+        _path_slug(body, slug)
+        return services().links.update(current_user(), slug, body)
 
-    def patch(self, slug: str) -> Response:
-        data = load_body(LINK, partial=True)
-        _refuse_slug_change(data, slug)
-        data.pop("slug", None)
-        link = get_services().links.update(current_user(), slug, data, own_hosts=own_hosts())
-        return json_response(LINK.dump(link))
-
-    def delete(self, slug: str) -> Response:
-        get_services().links.delete(current_user(), slug)
-        return Response(status=204)
+    @operation(
+        "deleteLink",
+        "Delete a link and its visits",
+        scope=LINKS_WRITE,
+        status=204,
+        errors=(404,),
+        tags=("links",),
+    )
+    def delete(self, slug):
+        services().links.delete(current_user(), slug)

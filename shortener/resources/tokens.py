@@ -6,66 +6,83 @@ its own scopes, and acts on other users' tokens (as an admin) only with users:ad
 
 from __future__ import annotations
 
-from flask import Response
+from flask_restful import Resource
 
 from ..auth import acting_user, current_credential
-from ..schemas.pages import page_schema
+from ..declarations import ANY_CREDENTIAL, page_of
 from ..schemas.tokens import TokenListQuery, TokenOwnerQuery, TokenSchema
-from .authenticated import AuthenticatedResource
-from .http import given_query, json_response, load_body, load_query, page_response
-from .http import services as get_services
+from .http import json_response, services
+from .operations import operation
 
 TOKEN = TokenSchema()
-TOKEN_PAGE = page_schema("tokens", TokenSchema)
-TOKEN_LIST_QUERY = TokenListQuery()
-TOKEN_OWNER_QUERY = TokenOwnerQuery()
 
 
-class TokenCollection(AuthenticatedResource):
-    required_scopes = {"get": None, "post": None}
+def _owner(query) -> str:
+    return query["user"] or acting_user().username
 
-    def get(self) -> Response:
-        query = load_query(TOKEN_LIST_QUERY)
-        actor = acting_user()
-        page = get_services().tokens.list(
-            actor,
-            owner=query["user"] or actor.username,
-            cursor=query["cursor"],
-            limit=query["limit"],
+
+def _may_manage(query, **_) -> None:
+    """Before the body is read: a 403 says nothing of its rules."""
+    services().tokens.require_access(acting_user(), _owner(query))
+
+
+class TokenCollection(Resource):
+    @operation(
+        "listTokens",
+        "Your API tokens, newest first (admins: ?user= for another user's)",
+        scope=ANY_CREDENTIAL,
+        query=TokenListQuery,
+        response=page_of("tokens", TokenSchema),
+        errors=(404,),
+        tags=("tokens",),
+    )
+    def get(self, query):
+        return services().tokens.list(
+            acting_user(), owner=_owner(query), cursor=query["cursor"], limit=query["limit"]
         )
-        return page_response(
-            page,
-            plural="tokens",
-            schema=TOKEN_PAGE,
-            endpoint="tokens",
-            params=given_query("user", "limit", "cursor"),
-        )
 
-    def post(self) -> Response:
-        tokens = get_services().tokens
-        actor = acting_user()
-        owner = load_query(TOKEN_OWNER_QUERY)["user"] or actor.username
-        tokens.require_access(actor, owner)  # before parsing: a 403 says nothing of the body
-        data = load_body(TOKEN)
-        created = tokens.create(
-            actor,
-            owner=owner,
-            name=data["name"],
-            scopes=data.get("scopes"),
-            expires_at=data.get("expires_at"),
+    @operation(
+        "createToken",
+        "Create an API token; its secret is in this answer only",
+        scope=ANY_CREDENTIAL,
+        query=TokenOwnerQuery,
+        guard=_may_manage,
+        body=TokenSchema,
+        response=TokenSchema,
+        status=201,
+        errors=(404,),
+        links={"getToken": "The token just created.", "revokeToken": "Revoke it."},
+        tags=("tokens",),
+    )
+    def post(self, query, body):
+        created = services().tokens.create(
+            acting_user(),
+            owner=_owner(query),
+            name=body["name"],
+            scopes=body["scopes"],
+            expires_at=body["expires_at"],
             grantable=current_credential().grantable,
         )
-        body = TOKEN.dump(created.record)
-        body["token"] = created.secret  # the only time the secret is ever sent
-        return json_response(body, 201, {"Location": body["uri"]})
+        answer = TOKEN.dump(created.record)
+        answer["token"] = created.secret  # the only time the secret is ever sent
+        return json_response(answer, 201, {"Location": answer["uri"]})
 
 
-class TokenItem(AuthenticatedResource):
-    required_scopes = {"get": None, "delete": None}
+class TokenItem(Resource):
+    @operation(
+        "getToken", "An API token", scope=ANY_CREDENTIAL, response=TokenSchema, errors=(404,),
+        tags=("tokens",),
+    )  # fmt: skip
+    def get(self, token_id):
+        return services().tokens.get(acting_user(), token_id)
 
-    def get(self, token_id: str) -> Response:
-        return json_response(TOKEN.dump(get_services().tokens.get(acting_user(), token_id)))
-
-    def delete(self, token_id: str) -> Response:
-        get_services().tokens.revoke(acting_user(), token_id)
-        return Response(status=204)
+    @operation(
+        "revokeToken",
+        "Revoke (delete) an API token",
+        scope=ANY_CREDENTIAL,
+        status=204,
+        errors=(404,),
+        tags=("tokens",),
+    )
+    def delete(self, token_id):
+        services().tokens.revoke(acting_user(), token_id)

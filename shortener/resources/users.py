@@ -2,64 +2,89 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask_restful import Resource
 
-from ..auth import current_user
-from ..schemas.pages import PageQuery, page_schema
+from ..auth import acting_user, current_user
+from ..declarations import ANY_CREDENTIAL, page_of
+from ..schemas.pages import PageQuery
 from ..schemas.users import UserChangeSchema, UserDeleteQuery, UserSchema
 from ..services.tokens import USERS_ADMIN
-from .authenticated import AuthenticatedResource
-from .http import given_query, json_response, load_body, load_query, page_response
-from .http import services as get_services
-
-USER = UserSchema()
-USER_CHANGE = UserChangeSchema()
-USER_PAGE = page_schema("users", UserSchema)
-PAGE_QUERY = PageQuery()
-DELETE_QUERY = UserDeleteQuery()
+from .http import services
+from .operations import operation
 
 
-class UserCollection(AuthenticatedResource):
-    # With a token every /users route needs users:admin; a password is checked as before.
-    required_scopes = {"get": USERS_ADMIN, "post": USERS_ADMIN}
-
-    def get(self) -> Response:
-        query = load_query(PAGE_QUERY)
-        page = get_services().users.list(
-            current_user(), cursor=query["cursor"], limit=query["limit"]
-        )
-        return page_response(
-            page,
-            plural="users",
-            schema=USER_PAGE,
-            endpoint="users",
-            params=given_query("limit", "cursor"),
-        )
-
-    def post(self) -> Response:
-        users = get_services().users
-        actor = current_user()
-        users.require_admin(actor)  # before parsing, so a non-admin learns nothing of the rules
-        data = load_body(USER)
-        user = users.create(actor, **data)
-        body = USER.dump(user)
-        return json_response(body, 201, {"Location": body["uri"]})
+def _admins_only(**_) -> None:
+    """Before the body is read, so a non-admin learns nothing of its rules."""
+    services().users.require_admin(current_user())
 
 
-class UserItem(AuthenticatedResource):
-    required_scopes = {"get": USERS_ADMIN, "patch": USERS_ADMIN, "delete": USERS_ADMIN}
+def _self_or_admin(username: str, **_) -> None:
+    services().users.require_self_or_admin(current_user(), username)
 
-    def get(self, username: str) -> Response:
-        return json_response(USER.dump(get_services().users.get(current_user(), username)))
 
-    def patch(self, username: str) -> Response:
-        users = get_services().users
-        actor = current_user()
-        users.require_self_or_admin(actor, username)
-        data = load_body(USER_CHANGE, partial=True)
-        return json_response(USER.dump(users.update(actor, username, **data)))
+class UserCollection(Resource):
+    # With a token every /users route but reading one's own user needs users:admin.
+    @operation(
+        "listUsers",
+        "Every user, newest first (admins)",
+        scope=USERS_ADMIN,
+        query=PageQuery,
+        response=page_of("users", UserSchema),
+        tags=("users",),
+    )
+    def get(self, query):
+        return services().users.list(current_user(), cursor=query["cursor"], limit=query["limit"])
 
-    def delete(self, username: str) -> Response:
-        query = load_query(DELETE_QUERY)
-        get_services().users.delete(current_user(), username, purge=query["purge"])
-        return Response(status=204)
+    @operation(
+        "createUser",
+        "Create a user (admins)",
+        scope=USERS_ADMIN,
+        guard=_admins_only,
+        body=UserSchema,
+        response=UserSchema,
+        status=201,
+        errors=(409,),
+        links={"getUser": "The user just created.", "updateUser": "Change it."},
+        tags=("users",),
+    )
+    def post(self, body):
+        return services().users.create(current_user(), **body)
+
+
+class UserItem(Resource):
+    @operation(
+        "getUser",
+        "A user: yourself with any credential, anyone as an admin",
+        scope=ANY_CREDENTIAL,
+        response=UserSchema,
+        errors=(404,),
+        tags=("users",),
+    )
+    def get(self, username):
+        return services().users.get(acting_user(), username)
+
+    @operation(
+        "updateUser",
+        "Change your password, or (admins) anyone's password and role",
+        scope=USERS_ADMIN,
+        guard=_self_or_admin,
+        body=UserChangeSchema,
+        partial=True,
+        response=UserSchema,
+        errors=(404, 409),
+        tags=("users",),
+    )
+    def patch(self, username, body):
+        return services().users.update(current_user(), username, **body)
+
+    @operation(
+        "deleteUser",
+        "Delete a user (admins)",
+        scope=USERS_ADMIN,
+        query=UserDeleteQuery,
+        status=204,
+        errors=(404, 409),
+        tags=("users",),
+    )
+    def delete(self, username, query):
+        services().users.delete(current_user(), username, purge=query["purge"])

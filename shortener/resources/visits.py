@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Response, request, url_for
+from flask import request, url_for
+from flask_restful import Resource
 
 from ..auth import current_user
-from ..schemas.pages import page_schema
+from ..declarations import page_of
 from ..schemas.visits import StatsQuery, StatsSchema, VisitListQuery, VisitSchema
 from ..services.actors import utcnow
 from ..services.errors import InvalidParameter
 from ..services.stats import Stats
 from ..services.tokens import STATS_READ
-from .authenticated import AuthenticatedResource
-from .http import given_query, json_response, load_query, page_response
-from .http import services as get_services
-
-VISIT_PAGE = page_schema("visits", VisitSchema)
-VISIT_LIST_QUERY = VisitListQuery()
-STATS_QUERY = StatsQuery()
-STATS = StatsSchema()
+from .http import services
+from .operations import operation
 
 
 def _window(query: dict) -> None:
@@ -46,48 +41,49 @@ def _stats_body(stats: Stats) -> dict:
     }
     if stats.link is not None:
         body["link"] = url_for("link", slug=stats.link.slug, _external=True)
-    return STATS.dump(body)
+    return body
 
 
-class LinkVisits(AuthenticatedResource):
-    required_scopes = {"get": STATS_READ}
-
-    def get(self, slug: str) -> Response:
-        query = load_query(VISIT_LIST_QUERY)
+class LinkVisits(Resource):
+    @operation(
+        "listLinkVisits",
+        "A link's visits, newest first",
+        scope=STATS_READ,
+        query=VisitListQuery,
+        response=page_of("visits", VisitSchema),
+        errors=(404,),
+        tags=("visits",),
+    )
+    def get(self, slug, query):
         _window(query)
-        _, page = get_services().visits.list(
-            current_user(),
-            slug,
-            since=query["since"],
-            until=query["until"],
-            bots=query["bots"],
-            cursor=query["cursor"],
-            limit=query["limit"],
-        )
-        return page_response(
-            page,
-            plural="visits",
-            schema=VISIT_PAGE,
-            endpoint="link_visits",
-            params={"slug": slug, **given_query("since", "until", "bots", "limit", "cursor")},
-        )
+        _, page = services().visits.list(current_user(), slug, **query)
+        return page
 
 
-class LinkStats(AuthenticatedResource):
-    required_scopes = {"get": STATS_READ}
-
-    def get(self, slug: str) -> Response:
-        query = load_query(STATS_QUERY)
+class LinkStats(Resource):
+    @operation(
+        "getLinkStats",
+        "A link's visits counted by time, referrer, browser and operating system",
+        scope=STATS_READ,
+        query=StatsQuery,
+        response=StatsSchema,
+        errors=(404,),
+        tags=("visits",),
+    )
+    def get(self, slug, query):
         _window(query)
-        stats = get_services().visits.link_stats(current_user(), slug, **query)
-        return json_response(_stats_body(stats))
+        return _stats_body(services().visits.link_stats(current_user(), slug, **query))
 
 
-class AllStats(AuthenticatedResource):
-    # stats:read, and (in the service) an administrator.
-    required_scopes = {"get": STATS_READ}
-
-    def get(self) -> Response:
-        query = load_query(STATS_QUERY)
+class AllStats(Resource):
+    @operation(
+        "getStats",
+        "Visits of every link, counted (admins)",
+        scope=STATS_READ,
+        query=StatsQuery,
+        response=StatsSchema,
+        tags=("visits",),
+    )
+    def get(self, query):
         _window(query)
-        return json_response(_stats_body(get_services().visits.all_stats(current_user(), **query)))
+        return _stats_body(services().visits.all_stats(current_user(), **query))

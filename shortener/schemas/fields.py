@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 
 from flask import g, url_for
-from marshmallow import fields
+from marshmallow import ValidationError, fields, validate
 
 # Slugs and usernames only ever hold these, so they need no escaping in a URI.
 _URL_SAFE = re.compile(r"[A-Za-z0-9._-]+")
@@ -30,19 +30,6 @@ def absolute_uri(endpoint: str, **values: str) -> str:
     for name, value in values.items():
         template = template.replace(_PLACEHOLDER.format(name), value)
     return template
-
-
-class Timestamp(fields.DateTime):
-    """RFC 3339 in UTC with a ``Z``, e.g. ``2026-11-21T09:30:00.000Z``."""
-
-    def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("metadata", {}).setdefault("format", "date-time")
-        super().__init__(**kwargs)
-
-    def _serialize(self, value: datetime | None, attr, obj, **kwargs) -> str | None:
-        if value is None:
-            return None
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class StrictBoolean(fields.Boolean):
@@ -83,19 +70,35 @@ def uri_to(endpoint: str, **values_of):
     return fields.Function(build, dump_only=True, metadata={"format": "uri"})
 
 
-class QueryTimestamp(fields.Field):
-    """An RFC 3339 timestamp with ``Z`` or an offset, or a date (midnight UTC)."""
+class Instant(fields.DateTime):
+    """An RFC 3339 date and time with ``Z`` or an offset, sent back in UTC with ``Z``.
+
+    ``dates=True`` (query parameters) also takes a plain date, meaning midnight UTC. The years
+    stop short of 9999 so that a window widened to whole buckets still fits in a datetime.
+    """
 
     default_error_messages = {
-        "invalid": "Must be an RFC 3339 timestamp such as 2026-11-21T09:30:00Z, or a date "
-        "such as 2026-11-21.",
+        "invalid": "Must be an RFC 3339 timestamp with a time zone, such as 2026-11-21T09:30:00Z.",
+        "invalid_or_date": "Must be an RFC 3339 timestamp such as 2026-11-21T09:30:00Z, or a "
+        "date such as 2026-11-21.",
     }
 
+    def __init__(self, *, dates: bool = False, **kwargs) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("format", "date-time")
+        super().__init__(**kwargs)
+        self.dates = dates
+
+    def _serialize(self, value: datetime | None, attr, obj, **kwargs) -> str | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
     def _deserialize(self, value, attr, data, **kwargs) -> datetime:
+        error = "invalid_or_date" if self.dates else "invalid"
         if not isinstance(value, str) or not value.isascii() or len(value) > 40:
-            raise self.make_error("invalid")
+            raise self.make_error(error)
         try:
-            if len(value) == 10:
+            if self.dates and len(value) == 10:
                 moment = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
             else:
                 moment = datetime.fromisoformat(value)
@@ -104,7 +107,50 @@ class QueryTimestamp(fields.Field):
                 # OverflowError: e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
                 moment = moment.astimezone(UTC)
         except (ValueError, OverflowError):
-            raise self.make_error("invalid") from None
-        if moment.year >= 9999:  # stats widen a window to the next bucket: leave room for it
-            raise self.make_error("invalid")
+            raise self.make_error(error) from None
+        if moment.year >= 9999:
+            raise self.make_error(error)
         return moment
+
+
+class Matches(validate.Regexp):
+    """The whole value matches ``pattern``; documented as the anchored ``^(?:pattern)$``.
+
+    marshmallow's Regexp uses re.match (a prefix), and a JSON Schema pattern is a search: the
+    anchors make both mean the whole string. ``$`` would accept a trailing newline in Python,
+    so the check itself is a fullmatch.
+    """
+
+    def __init__(self, pattern: str, *, error: str) -> None:
+        super().__init__(f"^(?:{pattern})$", error=error)
+        self.whole = re.compile(pattern)
+
+    def __call__(self, value: str) -> str:
+        if self.whole.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+USERNAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+USERNAME_RULE = (
+    "Must be 1 to 64 characters: letters A-Z or a-z, digits, '.', '-' or '_', "
+    "starting with a letter or digit."
+)
+
+
+class Username(fields.String):
+    """A user name: the one place its rule is written."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(validate=Matches(USERNAME_PATTERN, error=USERNAME_RULE), **kwargs)
+
+
+# PostgreSQL cannot store NUL, and no control character belongs in a one-line label.
+NO_CONTROL_CHARACTERS = Matches(
+    r"[^\x00-\x1f\x7f-\x9f]*", error="Must not contain control characters."
+)
+
+
+def label(max_length: int, *, min_length: int = 0) -> list[validate.Validator]:
+    """The rules of a one-line label for people (a title, a token's name)."""
+    return [validate.Length(min_length, max_length), NO_CONTROL_CHARACTERS]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from marshmallow import RAISE, Schema, fields, validate
-
-from ..services.tokens import NAME_MAX_LENGTH, SCOPES
-from ..services.users import USERNAME_PATTERN, USERNAME_RULE
+from ..services.actors import utcnow
+from ..services.tokens import DEFAULT_SCOPES, NAME_MAX_LENGTH, SCOPES
 from ..storage.token_queries import TokenRecord
-from .fields import Timestamp, absolute_uri, uri_to
+from .fields import Instant, Matches, Username, absolute_uri, uri_to
 from .pages import PageQuery
 
 
@@ -17,26 +15,9 @@ def token_uri(token: TokenRecord) -> str:
     return absolute_uri("token", token_id=str(token.id))
 
 
-class BodyTimestamp(Timestamp):
-    """An RFC 3339 date and time with ``Z`` or an offset; sent back in UTC with ``Z``."""
-
-    default_error_messages = {
-        "invalid": "Must be an RFC 3339 timestamp with a time zone, such as 2026-11-21T09:30:00Z.",
-    }
-
-    def _deserialize(self, value, attr, data, **kwargs) -> datetime:
-        if not isinstance(value, str) or not value.isascii() or len(value) > 40:
-            raise self.make_error("invalid")
-        try:
-            moment = datetime.fromisoformat(value)
-            if moment.tzinfo is None or "T" not in value.upper():
-                raise ValueError("not a date and time with an offset")
-            moment = moment.astimezone(UTC)  # OverflowError before year 1 in UTC
-        except (ValueError, OverflowError):
-            raise self.make_error("invalid") from None
-        if moment.year >= 9999:
-            raise self.make_error("invalid")
-        return moment
+def _in_the_future(moment) -> None:
+    if moment is not None and moment <= utcnow():
+        raise ValidationError("Must be in the future.")
 
 
 class TokenSchema(Schema):
@@ -46,30 +27,44 @@ class TokenSchema(Schema):
     uri = fields.Function(token_uri, dump_only=True, metadata={"format": "uri"})
     name = fields.String(
         required=True,
-        metadata={"description": f"A label for people: 1 to {NAME_MAX_LENGTH} characters."},
+        validate=[
+            validate.Length(1, NAME_MAX_LENGTH),
+            Matches(
+                r"[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*",
+                error="Must not be blank or contain control characters.",
+            ),
+        ],
+        metadata={"description": "A label for people."},
     )
     scopes = fields.List(
-        fields.String(),
+        fields.String(
+            validate=validate.OneOf(SCOPES, error="Unknown scope '{input}'; choose from {choices}.")
+        ),
+        load_default=lambda: list(DEFAULT_SCOPES),
+        validate=validate.Length(min=1, error="Give at least one scope."),
         metadata={
-            "description": "Some of " + ", ".join(SCOPES) + "; default: every one but "
-            "users:admin (which only administrators can have)."
+            "description": "Default: every scope but users:admin, which only administrators "
+            "can have.",
+            "uniqueItems": True,
         },
     )
     owner = uri_to("user", username="owner_username")
-    created_at = Timestamp(dump_only=True)
-    expires_at = BodyTimestamp(
-        allow_none=True, metadata={"description": "null (the default): never expires."}
+    created_at = Instant(dump_only=True)
+    expires_at = Instant(
+        allow_none=True,
+        load_default=None,
+        validate=_in_the_future,
+        metadata={"description": "null (the default): never expires."},
     )
-    last_used_at = Timestamp(dump_only=True)
+    last_used_at = Instant(dump_only=True, allow_none=True)
     token = fields.String(
         dump_only=True,
         metadata={"description": "The secret, only in the answer to the create request."},
     )
 
 
-_USER = fields.String(
+_USER = Username(
     load_default=None,
-    validate=validate.Regexp(rf"(?:{USERNAME_PATTERN.pattern})\Z", error=USERNAME_RULE),
     metadata={"description": "Administrators: this user's tokens instead of their own."},
 )
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from ..services.passwords import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
-from ..services.users import USERNAME_PATTERN, USERNAME_RULE
 from ..storage.records import UserRecord
-from .fields import QueryBoolean, StrictBoolean, Timestamp, absolute_uri, uri_to
+from .fields import Instant, QueryBoolean, StrictBoolean, Username, absolute_uri, uri_to
 
-_PASSWORD = dict(
-    load_only=True,
-    validate=validate.Length(PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH),
-    metadata={"format": "password", "writeOnly": True},
-)
+
+def password_field(**kwargs) -> fields.String:
+    """A password: write-only, and the one place its length rule is written."""
+    return fields.String(
+        load_only=True,
+        validate=validate.Length(PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH),
+        metadata={"format": "password", "writeOnly": True},
+        **kwargs,
+    )
 
 
 def links_of(user: UserRecord) -> str:
@@ -25,15 +28,11 @@ class UserSchema(Schema):
         unknown = RAISE
 
     uri = uri_to("user", username="username")
-    username = fields.String(
-        required=True,
-        # Regexp only anchors at the start (re.match); \Z makes it the whole name.
-        validate=validate.Regexp(rf"(?:{USERNAME_PATTERN.pattern})\Z", error=USERNAME_RULE),
-    )
-    password = fields.String(required=True, **_PASSWORD)
+    username = Username(required=True)
+    password = password_field(required=True)
     is_admin = StrictBoolean(load_default=False)
     links = fields.Function(links_of, dump_only=True, metadata={"format": "uri"})
-    created_at = Timestamp(dump_only=True)
+    created_at = Instant(dump_only=True)
 
 
 class UserChangeSchema(Schema):
@@ -42,7 +41,7 @@ class UserChangeSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    password = fields.String(**_PASSWORD)
+    password = password_field()
     is_admin = StrictBoolean()
 
 
@@ -50,4 +49,6 @@ class UserDeleteQuery(Schema):
     class Meta:
         unknown = RAISE
 
-    purge = QueryBoolean(load_default=False)
+    purge = QueryBoolean(
+        load_default=False, metadata={"description": "Also delete the links the user owns."}
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..services.stats import BOTS_CHOICES, INTERVALS
-from .fields import QueryTimestamp, Timestamp, uri_to
+from .fields import Instant, uri_to
 from .pages import PageQuery
 
 _BOTS = fields.String(
@@ -16,8 +16,8 @@ _BOTS = fields.String(
 
 
 class _Window(Schema):
-    since = QueryTimestamp(load_default=None, metadata={"format": "date-time"})
-    until = QueryTimestamp(load_default=None, metadata={"format": "date-time"})
+    since = Instant(dates=True, load_default=None)
+    until = Instant(dates=True, load_default=None)
 
     @validates_schema
     def _since_before_until(self, data, **kwargs) -> None:
@@ -41,7 +41,7 @@ class StatsQuery(_Window):
 
 
 class VisitSchema(Schema):
-    visited_at = Timestamp()
+    visited_at = Instant()
     referrer = fields.String(allow_none=True)
     user_agent = fields.String(allow_none=True)
     browser = fields.String(allow_none=True)
@@ -54,7 +54,7 @@ class VisitSchema(Schema):
 
 
 class _Bucket(Schema):
-    start = Timestamp()
+    start = Instant()
     visits = fields.Integer()
 
 
@@ -71,8 +71,8 @@ class _Family(Schema):
 class StatsSchema(Schema):
     uri = fields.String(metadata={"format": "uri"})
     link = fields.String(metadata={"format": "uri"})
-    since = Timestamp()
-    until = Timestamp()
+    since = Instant()
+    until = Instant()
     interval = fields.String()
     total = fields.Integer()
     bots = fields.Integer()

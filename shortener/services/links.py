@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -12,15 +11,14 @@ from ..storage import Database, DuplicateKey, user_queries
 from ..storage import link_queries as queries
 from ..storage.records import LinkRecord, Redirect, UserRecord
 from .actors import can_see_owner, utcnow
-from .errors import InvalidInput, NotFound, SlugSpaceExhausted, SlugTaken
+from .errors import NotFound, SlugSpaceExhausted, SlugTaken
 from .pagination import Page, decode_cursor, paginate
-from .slugs import generate_slug, is_well_formed, slug_problems
-from .targets import TargetRejected, normalize_target
+from .preconditions import NO_PRECONDITION, Precondition, entity_tag
+from .slugs import generate_slug, is_well_formed
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 DEFAULT_REDIRECT_STATUS = 302
 TITLE_MAX_LENGTH = 255
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 GENERATED_SLUG_ATTEMPTS = 16
 
 
@@ -89,9 +87,8 @@ class LinkService:
         fields: LinkFields,
         *,
         slug: str | None = None,
-        own_hosts: Iterable[str] = (),
     ) -> LinkRecord:
-        fields = self._validated(fields, own_hosts, slug=slug)
+        """A new link at ``slug``, or at a generated slug. Fields come checked by the schema."""
         if slug is not None:
             try:
                 return self._insert(actor, slug, fields)
@@ -111,17 +108,22 @@ class LinkService:
         )
 
     def replace(
-        self, actor: UserRecord, slug: str, fields: LinkFields, *, own_hosts: Iterable[str] = ()
+        self,
+        actor: UserRecord,
+        slug: str,
+        fields: LinkFields,
+        *,
+        precondition: Precondition = NO_PRECONDITION,
     ) -> tuple[LinkRecord, bool]:
         """PUT: replace every client-owned field, or create the link if the slug is free."""
-        fields = self._validated(fields, own_hosts, slug=slug)
         for _ in range(2):  # a concurrent PUT may create the slug between our read and insert
             with self.database.write() as connection:
                 link = queries.find_by_slug(connection, slug)
                 if link is not None:
                     if not can_see_owner(actor, link.owner_id):
                         raise self._taken(slug)
-                    queries.update_link(
+                    guarded = precondition.check(entity_tag(link), f"The link '{slug}'")
+                    changed = queries.update_link(
                         connection,
                         link.id,
                         {
@@ -130,8 +132,14 @@ class LinkService:
                             "redirect_status": fields.redirect_status,
                             "updated_at": utcnow(),
                         },
+                        expected_version=link.version if guarded else None,
                     )
-                    return queries.find_by_slug(connection, slug), False
+                    if changed:
+                        return queries.find_by_slug(connection, slug), False
+                    if guarded:
+                        raise precondition.failed(f"The link '{slug}'")
+                    continue  # deleted meanwhile: create it
+                precondition.check(None, f"The link '{slug}'")
             try:
                 return self._insert(actor, slug, fields), True
             except DuplicateKey:
@@ -144,69 +152,36 @@ class LinkService:
         slug: str,
         changes: dict[str, object],
         *,
-        own_hosts: Iterable[str] = (),
+        precondition: Precondition = NO_PRECONDITION,
     ) -> LinkRecord:
-        """PATCH: change only the fields given; a ``None`` title clears it."""
-        unknown = set(changes) - {"target", "title", "redirect_status"}
-        if unknown:
-            raise InvalidInput(
-                "Only target, title and redirect_status can be changed.",
-                errors={name: ["Cannot be changed."] for name in sorted(unknown)},
-            )
+        """PATCH: change only the client-owned fields given; a ``None`` title clears it."""
+        unknown = set(changes) - set(LinkFields.__slots__)
+        if unknown:  # a programming error: the schema lets only these through
+            raise ValueError(f"not client-owned fields: {sorted(unknown)}")
         with self.database.write() as connection:
             link = visible_link(connection, actor, slug)
+            guarded = precondition.check(entity_tag(link), f"The link '{slug}'")
             if changes:
-                merged = LinkFields(
-                    target=changes.get("target", link.target),  # type: ignore[arg-type]
-                    title=changes.get("title", link.title),  # type: ignore[arg-type]
-                    redirect_status=changes.get(  # type: ignore[arg-type]
-                        "redirect_status", link.redirect_status
-                    ),
-                )
-                merged = self._validated(merged, own_hosts, only=set(changes))
-                values = {name: getattr(merged, name) for name in changes}
-                queries.update_link(connection, link.id, {**values, "updated_at": utcnow()})
+                if not queries.update_link(
+                    connection,
+                    link.id,
+                    {**changes, "updated_at": utcnow()},
+                    expected_version=link.version if guarded else None,
+                ):
+                    raise self._changed_meanwhile(precondition, guarded, slug)
                 link = queries.find_by_slug(connection, slug)
             return link
 
-    def delete(self, actor: UserRecord, slug: str) -> None:
+    def delete(
+        self, actor: UserRecord, slug: str, *, precondition: Precondition = NO_PRECONDITION
+    ) -> None:
         with self.database.write() as connection:
             link = visible_link(connection, actor, slug)
-            queries.delete_link(connection, link.id)
-
-    # -- rules ----------------------------------------------------------------------------
-    def _validated(
-        self,
-        fields: LinkFields,
-        own_hosts: Iterable[str],
-        *,
-        slug: str | None = None,
-        only: set[str] | None = None,
-    ) -> LinkFields:
-        """Checks every rule at once so a client sees all its mistakes in one answer."""
-        errors: dict[str, list[str]] = {}
-        target = fields.target
-        if only is None or "target" in only:
-            try:
-                target = normalize_target(
-                    fields.target, max_length=self.max_target_length, own_hosts=own_hosts
-                )
-            except TargetRejected as rejected:
-                errors["target"] = [str(rejected)]
-        if fields.title is not None and len(fields.title) > TITLE_MAX_LENGTH:
-            errors["title"] = [f"Must be at most {TITLE_MAX_LENGTH} characters long."]
-        elif fields.title is not None and _CONTROL_CHARACTER.search(fields.title):
-            # PostgreSQL cannot store NUL; no control character belongs in a one-line label.
-            errors["title"] = ["Must not contain control characters."]
-        if fields.redirect_status not in REDIRECT_STATUSES:
-            errors["redirect_status"] = [
-                "Must be one of " + ", ".join(map(str, REDIRECT_STATUSES)) + "."
-            ]
-        if slug is not None and (problems := slug_problems(slug, self.reserved_slugs)):
-            errors["slug"] = problems
-        if errors:
-            raise InvalidInput("The link has invalid fields.", errors=errors)
-        return LinkFields(target, fields.title, fields.redirect_status)
+            guarded = precondition.check(entity_tag(link), f"The link '{slug}'")
+            if not queries.delete_link(
+                connection, link.id, expected_version=link.version if guarded else None
+            ):
+                raise self._changed_meanwhile(precondition, guarded, slug)
 
     def _insert(self, actor: UserRecord, slug: str, fields: LinkFields) -> LinkRecord:
         with self.database.write() as connection:
@@ -220,6 +195,14 @@ class LinkService:
                 now=utcnow(),
             )
             return queries.find_by_slug(connection, slug)
+
+    @staticmethod
+    def _changed_meanwhile(precondition: Precondition, guarded: bool, slug: str) -> Exception:
+        """A guarded write that matched no row lost to a concurrent change (412); an unguarded
+        one found the link deleted meanwhile (404)."""
+        if guarded:
+            return precondition.failed(f"The link '{slug}'")
+        return NotFound(f"There is no link '{slug}'.")
 
     @staticmethod
     def _taken(slug: str) -> SlugTaken:

@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 
 from ..storage import Database, DuplicateKey, link_queries, user_queries
 from ..storage.records import UserRecord
 from .actors import utcnow
-from .errors import Forbidden, InvalidInput, LastAdmin, NotFound, UsernameTaken, UserOwnsLinks
+from .errors import Forbidden, LastAdmin, NotFound, UsernameTaken, UserOwnsLinks
 from .pagination import Page, decode_cursor, paginate
-from .passwords import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, CredentialCache, PasswordHasher
-
-USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-USERNAME_RULE = (
-    "Must be 1 to 64 characters: letters A-Z or a-z, digits, '.', '-' or '_', "
-    "starting with a letter or digit."
-)
+from .passwords import CredentialCache, PasswordHasher
+from .preconditions import NO_PRECONDITION, Precondition, entity_tag
 
 
 def generate_password() -> str:
     """A strong random password (about 190 bits)."""
     return secrets.token_urlsafe(24)
-
-
-def password_problems(password: str) -> list[str]:
-    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
-        return [f"Must be {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters long."]
-    return []
 
 
 class UserService:
@@ -40,10 +28,8 @@ class UserService:
         """The user these credentials belong to, or None. Unknown names cost a full verify."""
         if not username and not password:
             return None  # no credentials at all: nothing to time, nothing to hash
-        user = None
-        if USERNAME_PATTERN.fullmatch(username):
-            with self.database.read() as connection:
-                user = user_queries.find_by_name(connection, username)
+        with self.database.read() as connection:
+            user = user_queries.find_by_name(connection, username)
         if user is not None and self.credentials.hit(username, password, user.password_hash):
             return user
         if not self.hasher.verify(user.password_hash if user else None, password):
@@ -54,14 +40,8 @@ class UserService:
     def create(
         self, actor: UserRecord, *, username: str, password: str, is_admin: bool = False
     ) -> UserRecord:
+        """A new account; the name and password come checked by the schema."""
         self.require_admin(actor)
-        errors: dict[str, list[str]] = {}
-        if not USERNAME_PATTERN.fullmatch(username):
-            errors["username"] = [USERNAME_RULE]
-        if problems := password_problems(password):
-            errors["password"] = problems
-        if errors:
-            raise InvalidInput("The user has invalid fields.", errors=errors)
         password_hash = self.hasher.hash(password)
         try:
             with self.database.write() as connection:
@@ -102,13 +82,12 @@ class UserService:
         *,
         password: str | None = None,
         is_admin: bool | None = None,
+        precondition: Precondition = NO_PRECONDITION,
     ) -> UserRecord:
         """Users may change their own password; only admins change roles or others."""
         self.require_self_or_admin(actor, username)
         if is_admin is not None and not actor.is_admin:
             raise Forbidden("Only an administrator can change is_admin.")
-        if password is not None and (problems := password_problems(password)):
-            raise InvalidInput("The user has invalid fields.", errors={"password": problems})
         changes: dict[str, object] = {}
         if password is not None:
             changes["password_hash"] = self.hasher.hash(password)
@@ -116,21 +95,36 @@ class UserService:
             user = user_queries.find_by_name(connection, username)
             if user is None:
                 raise self._not_found(username)
+            guarded = precondition.check(entity_tag(user), f"The user '{username}'")
             if is_admin is not None and is_admin != user.is_admin:
                 if not is_admin and user_queries.count_admins(connection) <= 1:
                     raise LastAdmin("The last administrator cannot lose the role.")
                 changes["is_admin"] = is_admin
             if changes:
-                user_queries.update_user(connection, user.id, changes)
+                if not user_queries.update_user(
+                    connection,
+                    user.id,
+                    changes,
+                    expected_version=user.version if guarded else None,
+                ):
+                    raise self._changed_meanwhile(precondition, guarded, username)
                 user = user_queries.find_by_name(connection, username)
         return user
 
-    def delete(self, actor: UserRecord, username: str, *, purge: bool = False) -> None:
+    def delete(
+        self,
+        actor: UserRecord,
+        username: str,
+        *,
+        purge: bool = False,
+        precondition: Precondition = NO_PRECONDITION,
+    ) -> None:
         self.require_admin(actor)
         with self.database.write() as connection:
             user = user_queries.find_by_name(connection, username)
             if user is None:
                 raise self._not_found(username)
+            guarded = precondition.check(entity_tag(user), f"The user '{username}'")
             if user.is_admin and user_queries.count_admins(connection) <= 1:
                 raise LastAdmin("The last administrator cannot be deleted.")
             if link_queries.owner_has_links(connection, user.id):
@@ -140,7 +134,10 @@ class UserService:
                         "or repeat the request with ?purge=true to delete them too."
                     )
                 link_queries.delete_links_of_owner(connection, user.id)
-            user_queries.delete_user(connection, user.id)
+            if not user_queries.delete_user(
+                connection, user.id, expected_version=user.version if guarded else None
+            ):  # raising rolls back the links deleted above
+                raise self._changed_meanwhile(precondition, guarded, username)
 
     @staticmethod
     def require_admin(actor: UserRecord) -> None:
@@ -151,6 +148,15 @@ class UserService:
     def require_self_or_admin(actor: UserRecord, username: str) -> None:
         if not actor.is_admin and actor.username != username:
             raise Forbidden("Only administrators can see or change other users.")
+
+    @classmethod
+    def _changed_meanwhile(
+        cls, precondition: Precondition, guarded: bool, username: str
+    ) -> Exception:
+        """412 if a guarded write lost to a concurrent change; 404 if the user was deleted."""
+        if guarded:
+            return precondition.failed(f"The user '{username}'")
+        return cls._not_found(username)
 
     @staticmethod
     def _not_found(username: str) -> NotFound:
