@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from marshmallow import Schema, fields
+from marshmallow import Schema
+
+from .schemas.pages import PageSchema
 
 
 class _Public:
@@ -38,34 +40,6 @@ ANY_CREDENTIAL = None  # authenticated, no particular scope
 
 # Statuses every operation under the API can answer: rate limits and database faults.
 ALWAYS = (429, 503)
-
-
-class PageSchema(Schema):
-    """The one envelope every collection uses: ``{"uri", "<plural>": [...], "next"}``."""
-
-    plural: str = ""
-    item_schema: type[Schema] = Schema
-
-
-def page_of(plural: str, item_schema: type[Schema]) -> type[PageSchema]:
-    name = f"{item_schema.__name__.removesuffix('Schema')}Page"
-    return type(
-        name,
-        (PageSchema,),
-        {
-            "plural": plural,
-            "item_schema": item_schema,
-            "uri": fields.String(
-                required=True, metadata={"format": "uri", "description": "This page."}
-            ),
-            plural: fields.List(fields.Nested(item_schema), required=True),
-            "next": fields.String(
-                required=True,
-                allow_none=True,
-                metadata={"format": "uri", "description": "The next page; null on the last."},
-            ),
-        },
-    )
 
 
 @dataclass(frozen=True)
@@ -97,6 +71,14 @@ class Operation:
     content_type: str = "application/json"
     # Under the API: rate limited and backed by the database (429, 503 on every operation).
     api: bool = True
+    # Conditional requests (resources/conditional.py): a strong ETag from the record (a weak
+    # one on a page); GET answers 304 to If-None-Match; PUT, PATCH and DELETE hand the view
+    # its If-Match as ``precondition`` (412, 428).
+    etag: bool = False
+    # POST with Idempotency-Key: run once, replay the kept answer (400, 409, 422);
+    # ``replayable`` False keeps no body (a token's secret), so a repeat answers 409.
+    idempotent: bool = False
+    replayable: bool = True
 
     @property
     def authenticated(self) -> bool:

@@ -1,4 +1,5 @@
-"""The one envelope every collection uses: ``{"uri", "<plural>": [...], "next"}``."""
+"""The one envelope every collection uses: ``{"uri", "<plural>": [...], "next"}``, and the
+parameters every collection takes."""
 
 from __future__ import annotations
 
@@ -16,12 +17,29 @@ class PageQuery(Schema):
     )
 
 
-def page_schema(plural: str, item_schema: type[Schema]) -> Schema:
-    return Schema.from_dict(
+class PageSchema(Schema):
+    """The one envelope every collection uses: ``{"uri", "<plural>": [...], "next"}``."""
+
+    plural: str = ""
+    item_schema: type[Schema] = Schema
+
+
+def page_of(plural: str, item_schema: type[Schema]) -> type[PageSchema]:
+    name = f"{item_schema.__name__.removesuffix('Schema')}Page"
+    return type(
+        name,
+        (PageSchema,),
         {
-            "uri": fields.String(metadata={"format": "uri"}),
-            plural: fields.List(fields.Nested(item_schema)),
-            "next": fields.String(allow_none=True, metadata={"format": "uri"}),
+            "plural": plural,
+            "item_schema": item_schema,
+            "uri": fields.String(
+                required=True, metadata={"format": "uri", "description": "This page."}
+            ),
+            plural: fields.List(fields.Nested(item_schema), required=True),
+            "next": fields.String(
+                required=True,
+                allow_none=True,
+                metadata={"format": "uri", "description": "The next page; null on the last."},
+            ),
         },
-        name=f"{item_schema.__name__.removesuffix('Schema')}Page",
-    )()
+    )

@@ -6,11 +6,23 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from live import serving
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def live_server(live_database_url, tmp_path_factory):
+    """A server of its own: the README's tour is a fresh install (the admin is `admin`, the users
+    and slugs are the README's) on the default settings (its rate-limit example meets the
+    shipped 60/minute)."""
+    with serving(live_database_url, tmp_path_factory.mktemp("readme") / "server.log") as server:
+        yield server
+
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DOCUMENTED_BASE = "http://127.0.0.1:5000"
@@ -86,6 +98,8 @@ def test_readme_examples_hold(live_server, tmp_path):
     path = tmp_path / "readme.sh"
     path.write_text("\n".join(script) + "\n")
     env = {**live_server.env, "ADMIN_PASSWORD": live_server.admin[1]}
+    # The README's Python client runs with this interpreter (it has requests).
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     run = subprocess.run(["bash", str(path)], env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     outputs = re.split(rf"^{MARKER} \d+\n", run.stdout, flags=re.MULTILINE)[1:]
