@@ -2,16 +2,8 @@
 request handling (resources/operations.py) and the OpenAPI document (resources/openapi.py)
 both read, so nothing about an operation is written twice.
 
-    class LinkItem(Resource):
-        @operation("getLink", "A link", scope=LINKS_READ, response=LinkSchema, errors=(404,))
-        def get(self, slug):
-            return services().links.get(current_user(), slug)
-
-The view receives its path values, plus ``query`` and ``body`` when the operation declares
-those schemas, and returns what ``response`` dumps (a record, or a ``Page`` for a
-``page_of`` schema), a ``(value, status)`` pair for one of its other success statuses, or a
-ready ``Response``. Order of checks: authentication (401), scope (403), query (400),
-``guard`` (e.g. 403 before a body is even read), body (415, 400, 413, 422), the view.
+Resources declare with ``@operation`` (resources/operations.py); plain Flask views that
+answer on their own (the redirect, health checks) with ``@described``, for the document only.
 """
 
 from __future__ import annotations
