@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, ScriptInfo
 from marshmallow import Schema, ValidationError
 
 from . import create_app
@@ -67,7 +67,19 @@ def _run(action):
         ) from None
 
 
-@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
+class ShortenerGroup(AppGroup):
+    """Our commands only: no Flask development commands (run, shell, routes), no extension
+    commands, no --app/--env-file/--debug. As with Flask's own group, a command runs inside
+    the app's context, created from SHORTENER_* variables when the command needs it (never
+    for --help or serve); a test runner may hand in its own app as ``obj``."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        if "obj" not in extra and "obj" not in self.context_settings:
+            extra["obj"] = ScriptInfo(create_app=create_app, set_debug_flag=False)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@click.group(cls=ShortenerGroup)
 def main() -> None:
     """Manage and serve the shortener."""
 
@@ -120,7 +132,7 @@ def users_create(username: str, admin: bool, password_stdin: bool) -> None:
 
 
 @users.command("bootstrap")
-@click.option("--username", default="admin", show_default=True)
+@click.option("--username", default="admin", show_default=True, help="The admin's user name.")
 def users_bootstrap(username: str) -> None:
     """Create the first admin if there are no users yet.
 
@@ -274,7 +286,8 @@ def idempotency_purge() -> None:
 
 
 # -- serve --------------------------------------------------------------------------------
-GUNICORN_WORKER_CLASS = "gthread"
+# gunicorn's gthread worker that answers gunicorn's own errors with problem+json (serving.py).
+GUNICORN_WORKER_CLASS = "shortener.serving.ProblemThreadWorker"
 GUNICORN_THREADS = 4
 
 
@@ -297,12 +310,25 @@ def gunicorn_command(
 
 
 @main.command("serve", with_appcontext=False)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 for every interface (put a proxy in front).",
+)
+@click.option(
+    "--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="TCP port."
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help=f"gunicorn worker processes, each with {GUNICORN_THREADS} threads.",
+)
 @click.option("--access-log", is_flag=True, help="Log every request to standard output.")
 def serve(host: str, port: int, workers: int, access_log: bool) -> None:
-    """Serve the app with gunicorn (gthread workers) on wsgi:app."""
+    """Serve the app with gunicorn on wsgi:app."""
     command = gunicorn_command(host, port, workers, access_log=access_log)
     click.echo("exec: " + " ".join(command[2:]), err=True)
     sys.stdout.flush()

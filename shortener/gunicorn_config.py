@@ -12,6 +12,7 @@ forwarded_allow_ips = ""
 
 def worker_exit(server, worker) -> None:
     app = getattr(worker, "wsgi", None)
+    app = getattr(app, "application", app)  # under serving.CloseAfterUnreadBody
     services = getattr(app, "extensions", {}).get("shortener")
     if services is not None:
         services.recorder.close()

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import click
 import pytest
 from conftest import PASSWORD
 from support import assert_problem
@@ -362,16 +363,96 @@ def test_bootstrap_with_a_too_short_env_password_fails_cleanly(run, cli_app):
     assert user_count(cli_app) == 0
 
 
-# -- serve -----------------------------------------------------------------------------------------
-def test_serve_help_shows_options_and_defaults():
-    """Through the installed console script, as a user would run it."""
+# -- help ------------------------------------------------------------------------------------------
+FLASK_DEVELOPMENT_COMMANDS = ("run", "shell", "routes", "limiter")
+FLASK_OPTIONS = ("--env-file", "-e,", "--app", "-A,", "--debug", "--no-debug", "--version")
+
+
+def help_of(*args: str) -> str:
+    """``shortener ARGS --help`` through the installed console script, as a user runs it, with
+    a database URL nothing could open: help must not need the app."""
+    env = subprocess_env("postgresql+psycopg://nobody@127.0.0.1:1/none")
     result = subprocess.run(
-        [str(SHORTENER), "serve", "--help"], capture_output=True, text=True, timeout=60, check=False
+        [str(SHORTENER), *args, "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
-    text = " ".join(result.stdout.split())
+    assert result.stderr == ""
+    return result.stdout
+
+
+def listed_commands(help_text: str) -> dict[str, str]:
+    """{command: its one-line help} from the Commands section of a --help page."""
+    section = help_text.split("Commands:", 1)[1]
+    return dict((line.split(None, 1) + [""])[:2] for line in section.splitlines() if line.strip())
+
+
+def test_help_lists_only_our_commands_each_with_help():
+    text = help_of()
+    commands = listed_commands(text)
+    assert set(commands) == set(main.commands)
+    assert {"db", "users", "tokens", "serve"} <= set(commands)
+    for name, summary in commands.items():
+        assert len(summary) > 10, (name, summary)
+    for flask_command in FLASK_DEVELOPMENT_COMMANDS:
+        assert flask_command not in commands
+    for option in FLASK_OPTIONS:
+        assert option not in text.split(), option
+    options = text.split("Options:", 1)[1].split("Commands:", 1)[0].split()
+    assert options[0] == "--help"
+
+
+@pytest.mark.parametrize("group", ["db", "users", "tokens"])
+def test_every_subcommand_has_help(group):
+    commands = listed_commands(help_of(group))
+    assert set(commands) == set(main.commands[group].commands)
+    for name, summary in commands.items():
+        assert len(summary) > 10, (group, name, summary)
+
+
+@pytest.mark.parametrize("command", FLASK_DEVELOPMENT_COMMANDS)
+def test_flask_development_commands_do_not_exist(run, command):
+    result = run(command)
+    assert result.exit_code == 2
+    assert "No such command" in result.output
+
+
+@pytest.mark.parametrize("option", ["--app", "--env-file", "--debug"])
+def test_flask_options_do_not_exist(run, option):
+    result = run(option, "x", "users", "list")
+    assert result.exit_code == 2
+    assert "No such option" in result.output
+
+
+def test_serve_help_documents_every_option_and_default():
+    text = " ".join(help_of("serve").split())
+    for param in main.commands["serve"].params:
+        assert param.help, param.name
+        option = param.opts[0]
+        assert re.search(rf"{option} (\S+ )?(RANGE )?{re.escape(param.help)}", text), option
     for option, default in (("--host", "127.0.0.1"), ("--port", "5000"), ("--workers", "2")):
-        assert re.search(rf"{option} \S+( RANGE)? \[default: {re.escape(default)}[];]", text), text
+        assert re.search(rf"{option} .*?\[default: {re.escape(default)}[];]", text), text
+
+
+def test_every_option_of_every_command_has_help():
+    def commands(group):
+        for command in group.commands.values():
+            yield command
+            if hasattr(command, "commands"):
+                yield from commands(command)
+
+    for command in commands(main):
+        assert command.help or command.short_help, command.name
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, (command.name, param.name)
+
+
+# -- serve -----------------------------------------------------------------------------------------
 
 
 def test_gunicorn_command_serves_wsgi_app():
