@@ -1,7 +1,8 @@
-# Two commands set everything up on a fresh machine with Python 3.11:
+# Two commands set everything up on a fresh machine with Python 3.11 or newer:
 #   make run   virtualenv, install, migrate, first admin, serve on http://127.0.0.1:5000
 #   make test  virtualenv with dev extras, then lint and the whole suite
-PYTHON ?= python3.11
+# Any Python >= 3.11: make run PYTHON=python3.13
+PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
@@ -13,6 +14,9 @@ BENCH_ARGS ?=
 .PHONY: run test lint bench clean
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "shortener needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) -V 2>&1 || echo missing)."; \
+		echo "Install one, or name it: make run PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
