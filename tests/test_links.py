@@ -977,3 +977,16 @@ def test_body_over_64_kib_is_413(client, alice, row_counts, method):
     assert_problem(response, 413)
     assert row_counts() == before
     assert fetch(client, alice, "x")["title"] == "Keep"
+
+
+@pytest.mark.parametrize("if_match", ['""', '"0.0", ""', 'W/"x", ""'])
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_if_match_with_the_empty_entity_tag_is_412_not_500(client, alice, method, if_match):
+    """``""`` is a valid entity tag that matches nothing (found by schemathesis: a 500)."""
+    create(client, alice, slug="tagged")
+    body = {"target": EXAMPLE} if method != "delete" else None
+    response = getattr(client, method)(
+        link_path("tagged"), json=body, auth=alice, headers={"If-Match": if_match}
+    )
+    assert_problem(response, 412)
+    assert fetch(client, alice, "tagged")["target"] == EXAMPLE

@@ -52,9 +52,10 @@ def entity_tag(record: LinkRecord | UserRecord | TokenRecord) -> EntityTag:
     raise TypeError(f"no entity tag for {type(record).__name__}")
 
 
-def state_of(opaque_tag: str) -> str:
-    """The state part of a tag a client sent back (without quotes)."""
-    return opaque_tag.partition("-")[0]
+def state_of(opaque_tag: str | None) -> str:
+    """The state part of a tag a client sent back (without quotes). Werkzeug gives the empty
+    tag ``""`` (a valid one, which none of ours is) as None."""
+    return (opaque_tag or "").partition("-")[0]
 
 
 @dataclass(frozen=True, slots=True)
