@@ -43,8 +43,8 @@ _FOLLOW = dict(
 @described("GET", "getHome", "The bare host: redirects to the API root", scope=PUBLIC,
            status=302, headers=("Location",), content_type="", tags=("redirect",))  # fmt: skip
 def home() -> Response:
-    """The bare host points programs at the API root."""
-    return redirect(url_for("root"), code=302)
+    """The bare host points programs at the API root, by its absolute URI like every other."""
+    return redirect(url_for("root", _external=True), code=302)
 
 
 @blueprint.get("/<slug>")
