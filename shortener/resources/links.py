@@ -44,6 +44,7 @@ class LinkCollection(Resource):
         query=LinkListQuery,
         response=page_of("links", LinkSchema),
         tags=("links",),
+        etag=True,
     )
     def get(self, query):
         return services().links.list(
@@ -60,6 +61,8 @@ class LinkCollection(Resource):
         errors=(409,),
         links=LINK_LINKS,
         tags=("links",),
+        etag=True,
+        idempotent=True,
     )
     def post(self, body):
         return services().links.create(current_user(), _fields(body), slug=body.get("slug"))
@@ -73,6 +76,7 @@ class LinkItem(Resource):
         response=LinkSchema,
         errors=(404,),
         tags=("links",),
+        etag=True,
     )
     def get(self, slug):
         return services().links.get(current_user(), slug)
@@ -87,8 +91,9 @@ class LinkItem(Resource):
         errors=(409,),
         links=LINK_LINKS,
         tags=("links",),
+        etag=True,
     )
-    def put(self, slug, body):
+    def put(self, slug, body, precondition):
         _path_slug(body, slug)
         try:
             check_slug(slug)
@@ -96,7 +101,9 @@ class LinkItem(Resource):
             raise InvalidInput(
                 "The link has invalid fields.", errors={"slug": error.messages}
             ) from None
-        link, created = services().links.replace(current_user(), slug, _fields(body))
+        link, created = services().links.replace(
+            current_user(), slug, _fields(body), precondition=precondition
+        )
         return link, 201 if created else 200
 
     @operation(
@@ -108,10 +115,11 @@ class LinkItem(Resource):
         response=LinkSchema,
         errors=(404,),
         tags=("links",),
+        etag=True,
     )
-    def patch(self, slug, body):
+    def patch(self, slug, body, precondition):
         _path_slug(body, slug)
-        return services().links.update(current_user(), slug, body)
+        return services().links.update(current_user(), slug, body, precondition=precondition)
 
     @operation(
         "deleteLink",
@@ -120,6 +128,7 @@ class LinkItem(Resource):
         status=204,
         errors=(404,),
         tags=("links",),
+        etag=True,
     )
-    def delete(self, slug):
-        services().links.delete(current_user(), slug)
+    def delete(self, slug, precondition):
+        services().links.delete(current_user(), slug, precondition=precondition)

@@ -70,7 +70,25 @@ HEADERS = {
     "WWW-Authenticate": ("The schemes to authenticate with: Basic and Bearer.", {}),
     "Allow": ("The methods this resource supports.", {}),
     "Cache-Control": ("How long the redirect may be cached.", {}),
+    "ETag": (
+        "The representation's entity tag: strong for a link, user or token, weak for a page.",
+        {},
+    ),
+    "Idempotency-Replayed": (
+        "`true` when this is the kept answer to an earlier request with the same Idempotency-Key.",
+        {"enum": ["true"]},
+    ),
 }
+# Request headers of conditional and idempotent operations (resources/conditional.py).
+CONDITION_HEADERS = {
+    "If-None-Match": "Entity tags you hold; 304 with no body if one matches (weak comparison).",
+    "If-Match": "The ETag you read (or `*`): the change is made only if it still matches "
+    "(else 412; a visit never makes it fail). Required with SHORTENER_REQUIRE_IF_MATCH "
+    "(else 428).",
+    "Idempotency-Key": "1-255 printable ASCII characters, e.g. a UUID: a repeat with the same "
+    "key and request within 24 hours replays the first answer instead of creating again.",
+}
+WRITE_METHODS = ("PUT", "PATCH", "DELETE")
 RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 ERROR_HEADERS = {
     401: ("WWW-Authenticate",),
@@ -176,7 +194,9 @@ class DocumentBuilder:
                 raise RuntimeError(f"two operations are named {declared.operation_id}")
         paths: dict[str, dict[str, Any]] = {}
         for rule, method, declared in served:
-            paths.setdefault(path_of(rule), {})[method.lower()] = self._operation(rule, declared)
+            paths.setdefault(path_of(rule), {})[method.lower()] = self._operation(
+                rule, declared, method
+            )
         for path, item in sorted(paths.items()):
             self.spec.path(path=path, operations=item)
         document = self.spec.to_dict()
@@ -186,13 +206,13 @@ class DocumentBuilder:
                     _never_null(parameter)
         return document
 
-    def _operation(self, rule: Rule, declared: Operation) -> dict[str, Any]:
+    def _operation(self, rule: Rule, declared: Operation, method: str) -> dict[str, Any]:
         body: dict[str, Any] = {
             "operationId": declared.operation_id,
             "summary": declared.summary,
             "tags": list(declared.tags),
-            "parameters": self._parameters(rule, declared),
-            "responses": self._responses(declared),
+            "parameters": self._parameters(rule, declared, method),
+            "responses": self._responses(declared, method),
         }
         if declared.description:
             body["description"] = declared.description
@@ -207,7 +227,7 @@ class DocumentBuilder:
             }
         return body
 
-    def _parameters(self, rule: Rule, declared: Operation) -> list[dict[str, Any]]:
+    def _parameters(self, rule: Rule, declared: Operation, method: str) -> list[dict[str, Any]]:
         parameters: list[dict[str, Any]] = [
             {
                 "name": name,
@@ -220,7 +240,28 @@ class DocumentBuilder:
         ]
         if declared.query is not None:
             parameters.append({"in": "query", "schema": declared.query})
+        for name in self._condition_headers(declared, method):
+            parameters.append(
+                {
+                    "name": name,
+                    "in": "header",
+                    "required": False,
+                    "description": CONDITION_HEADERS[name],
+                    "schema": {"type": "string"},
+                }
+            )
         return parameters
+
+    @staticmethod
+    def _condition_headers(declared: Operation, method: str) -> list[str]:
+        names = []
+        if declared.etag and method == "GET":
+            names.append("If-None-Match")
+        if declared.etag and method in WRITE_METHODS:
+            names.append("If-Match")
+        if declared.idempotent:
+            names.append("Idempotency-Key")
+        return names
 
     @staticmethod
     def _security(declared: Operation) -> list[dict[str, list[str]]] | None:
@@ -231,12 +272,16 @@ class DocumentBuilder:
         scopes = [declared.scope] if declared.scope else []
         return [{"basicAuth": []}, {"bearerAuth": scopes}]
 
-    def _responses(self, declared: Operation) -> dict[str, Any]:
+    def _responses(self, declared: Operation, method: str) -> dict[str, Any]:
         responses: dict[str, Any] = {}
         for status, description in declared.success_statuses().items():
             headers = list(declared.headers)
             if status == 201:
                 headers.append("Location")
+            if declared.etag and status != 204:
+                headers.append("ETag")
+            if declared.idempotent:
+                headers.append("Idempotency-Replayed")
             if declared.is_page:
                 headers.append("Link")
             if declared.authenticated:
@@ -252,7 +297,17 @@ class DocumentBuilder:
             if links and status in (200, 201):
                 answer["links"] = links
             responses[str(status)] = answer
-        for status in declared.error_statuses():
+        if declared.etag and method == "GET":
+            responses["304"] = {
+                "description": "Not Modified: If-None-Match matched; no body.",
+                "headers": self._headers(["ETag"]),
+            }
+        errors = set(declared.error_statuses())
+        if declared.etag and method in WRITE_METHODS:
+            errors |= {412, 428}
+        if declared.idempotent:
+            errors |= {400, 409, 422}
+        for status in sorted(errors):
             responses[str(status)] = {"$ref": f"#/components/responses/{self._error_name(status)}"}
         return responses
 

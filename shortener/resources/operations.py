@@ -25,6 +25,7 @@ from marshmallow import Schema
 from ..auth import login_required
 from ..declarations import ANY_CREDENTIAL, OPTIONAL, PUBLIC, Operation
 from ..services.pagination import Page
+from .conditional import WRITES, idempotent, not_modified, precondition, tag_page, tag_record
 from .http import json_response, load_body, load_query
 
 
@@ -37,9 +38,17 @@ def handle(
         query = arguments["query"] = load_query(declared.query)
     if declared.guard is not None:
         declared.guard(**arguments)
-    if declared.body is not None:
-        arguments["body"] = load_body(declared.body, partial=declared.partial)
-    return respond(declared, view(resource, **arguments), query)
+    if declared.etag and request.method in WRITES:
+        arguments["precondition"] = precondition()
+
+    def run() -> Response:
+        if declared.body is not None:
+            arguments["body"] = load_body(declared.body, partial=declared.partial)
+        return respond(declared, view(resource, **arguments), query)
+
+    if declared.idempotent:
+        return idempotent(run, replayable=declared.replayable)
+    return run()
 
 
 def respond(declared: Operation, result: Any, query: Mapping[str, Any]) -> Response:
@@ -53,10 +62,18 @@ def respond(declared: Operation, result: Any, query: Mapping[str, Any]) -> Respo
     if declared.response is None:
         return Response(status=status)
     if declared.is_page:
-        return _page(declared, result, query)
+        response = _page(declared, result, query)
+        if declared.etag:
+            tag_page(response)
+            return not_modified(response)
+        return response
     body = declared.response.dump(result)
     headers = {"Location": body["uri"]} if status == 201 and "uri" in body else None
-    return json_response(body, status, headers)
+    response = json_response(body, status, headers)
+    if declared.etag:
+        tag_record(response, result)
+        return not_modified(response)
+    return response
 
 
 def _page(declared: Operation, page: Page, query: Mapping[str, Any]) -> Response:

@@ -11,6 +11,7 @@ from flask_restful import Resource
 from ..auth import acting_user, current_credential
 from ..declarations import ANY_CREDENTIAL, page_of
 from ..schemas.tokens import TokenListQuery, TokenOwnerQuery, TokenSchema
+from .conditional import tag_record
 from .http import json_response, services
 from .operations import operation
 
@@ -35,6 +36,7 @@ class TokenCollection(Resource):
         response=page_of("tokens", TokenSchema),
         errors=(404,),
         tags=("tokens",),
+        etag=True,
     )
     def get(self, query):
         return services().tokens.list(
@@ -53,6 +55,9 @@ class TokenCollection(Resource):
         errors=(404,),
         links={"getToken": "The token just created.", "revokeToken": "Revoke it."},
         tags=("tokens",),
+        etag=True,
+        idempotent=True,
+        replayable=False,  # the secret is never stored: a repeat answers 409
     )
     def post(self, query, body):
         created = services().tokens.create(
@@ -65,13 +70,15 @@ class TokenCollection(Resource):
         )
         answer = TOKEN.dump(created.record)
         answer["token"] = created.secret  # the only time the secret is ever sent
-        return json_response(answer, 201, {"Location": answer["uri"]})
+        response = json_response(answer, 201, {"Location": answer["uri"]})
+        tag_record(response, created.record)
+        return response
 
 
 class TokenItem(Resource):
     @operation(
         "getToken", "An API token", scope=ANY_CREDENTIAL, response=TokenSchema, errors=(404,),
-        tags=("tokens",),
+        tags=("tokens",), etag=True,
     )  # fmt: skip
     def get(self, token_id):
         return services().tokens.get(acting_user(), token_id)
@@ -83,6 +90,7 @@ class TokenItem(Resource):
         status=204,
         errors=(404,),
         tags=("tokens",),
+        etag=True,
     )
-    def delete(self, token_id):
-        services().tokens.revoke(acting_user(), token_id)
+    def delete(self, token_id, precondition):
+        services().tokens.revoke(acting_user(), token_id, precondition=precondition)

@@ -31,6 +31,7 @@ class UserCollection(Resource):
         query=PageQuery,
         response=page_of("users", UserSchema),
         tags=("users",),
+        etag=True,
     )
     def get(self, query):
         return services().users.list(current_user(), cursor=query["cursor"], limit=query["limit"])
@@ -46,6 +47,8 @@ class UserCollection(Resource):
         errors=(409,),
         links={"getUser": "The user just created.", "updateUser": "Change it."},
         tags=("users",),
+        etag=True,
+        idempotent=True,
     )
     def post(self, body):
         return services().users.create(current_user(), **body)
@@ -59,6 +62,7 @@ class UserItem(Resource):
         response=UserSchema,
         errors=(404,),
         tags=("users",),
+        etag=True,
     )
     def get(self, username):
         return services().users.get(acting_user(), username)
@@ -73,9 +77,10 @@ class UserItem(Resource):
         response=UserSchema,
         errors=(404, 409),
         tags=("users",),
+        etag=True,
     )
-    def patch(self, username, body):
-        return services().users.update(current_user(), username, **body)
+    def patch(self, username, body, precondition):
+        return services().users.update(current_user(), username, **body, precondition=precondition)
 
     @operation(
         "deleteUser",
@@ -85,6 +90,9 @@ class UserItem(Resource):
         status=204,
         errors=(404, 409),
         tags=("users",),
+        etag=True,
     )
-    def delete(self, username, query):
-        services().users.delete(current_user(), username, purge=query["purge"])
+    def delete(self, username, query, precondition):
+        services().users.delete(
+            current_user(), username, purge=query["purge"], precondition=precondition
+        )
