@@ -71,14 +71,6 @@ class Operation:
     # ``replayable`` False keeps no body (a token's secret), so a repeat answers 409.
     idempotent: bool = False
     replayable: bool = True
-    # Conditional requests (resources/conditional.py): a strong ETag from the record (a weak
-    # one on a page); GET answers 304 to If-None-Match; PUT, PATCH and DELETE hand the view
-    # its If-Match as ``precondition`` (412, 428).
-    etag: bool = False
-    # POST with Idempotency-Key: run once, replay the kept answer (400, 409, 422);
-    # ``replayable`` False keeps no body (a token's secret), so a repeat answers 409.
-    idempotent: bool = False
-    replayable: bool = True
 
     @property
     def authenticated(self) -> bool:
