@@ -1,49 +1,64 @@
-"""Fixtures: every storage test runs on SQLite and, when SHORTENER_TEST_DATABASE_URL is set,
-on PostgreSQL, each test in a fresh database (a new file, or a new PostgreSQL schema)."""
+"""Fixtures: every storage test runs on SQLite and on PostgreSQL (skipped, with the reason,
+when SHORTENER_TEST_DATABASE_URL is not set), each test in a fresh database (a new file, or a
+new PostgreSQL schema). Live servers: tests/live.py."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from browser import browser, browser_page  # noqa: F401 - fixtures for every test
+from live import (  # noqa: F401 - POSTGRES_URL: tests/test_faults.py takes it from here
+    BACKENDS,
+    POSTGRES_URL,
+    LiveServer,
+    LiveServers,
+    fresh_database,
+)
+from sqlalchemy import text
 
 from shortener import create_app
 from shortener.services.actors import OPERATOR
 from shortener.storage import migrations
-
-POSTGRES_URL = os.environ.get("SHORTENER_TEST_DATABASE_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 # Hashing with scrypt costs ~150 ms; tests that are not about hashing use a cheap method.
 FAST_HASH = "pbkdf2:sha256:1000"
 PASSWORD = "correct horse battery"
 
 
-def postgres_schema_url(schema: str) -> str:
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
-
-
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path) -> Iterator[str]:
     """A URL to an empty database of each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shortener.db'}"
-        return
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    engine = create_engine(POSTGRES_URL)
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield postgres_schema_url(schema)
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live_backend(request) -> str:
+    """The backend of a module's live server: each module runs once per backend."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def live_database_url(live_backend, tmp_path_factory) -> Iterator[str]:
+    """An empty database for a module that launches a server of its own."""
+    directory = tmp_path_factory.mktemp(f"live-{live_backend}")
+    with fresh_database(live_backend, directory, "live") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def live_servers(tmp_path_factory) -> Iterator[LiveServers]:
+    servers = LiveServers(tmp_path_factory)
+    yield servers
+    servers.close()
+
+
+@pytest.fixture(scope="module")
+def shared_live_server(live_backend, live_servers) -> LiveServer:
+    """The session's server for this backend (generous rate limits, shipped defaults
+    otherwise), shared by every module that asks for it: not an empty database."""
+    return live_servers.get(live_backend)
 
 
 def make_app(database_url: str, **config):

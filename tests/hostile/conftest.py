@@ -1,8 +1,10 @@
-"""One live server per module and backend, its storage read straight from the database, and the
+"""The live server of each backend, its storage read straight from the database, and the
 assertions every hostile case makes: the status, problem+json without a stack trace, and a
 database that is exactly as it was.
 
-A module may set ``SERVER_SETTINGS`` (extra ``SHORTENER_*`` variables) for its server.
+Modules share the session's server (tests/live.py), each with users and links named after the
+module (``cast_of``). A module that sets ``SERVER_SETTINGS`` (extra ``SHORTENER_*`` variables)
+gets a server and a database of its own.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import base64
 import http.client
 import json
 import re
-import secrets
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -23,15 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from integration.conftest import (  # noqa: F401 - live_database_url: the fixture, used here
-    LiveServer,
-    _checked,
-    _server_env,
-    launch,
-    live_database_url,
-    run_cli,
-    stop,
-)
+from live import SUITE_LIMITS, LiveServer, serving
 from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.pool import NullPool
 
@@ -44,13 +37,6 @@ USERS = f"{API}/users"
 PROBLEM_JSON = "application/problem+json"
 VISIT_WAIT_SECONDS = 15
 WORKERS = 2
-# Limits high enough that no case but the one about limits ever meets them (the defaults would
-# answer 429 to the timing case's 400 failed sign-ins, and to the redirect storm's 404s).
-GENEROUS_LIMITS = {
-    "SHORTENER_API_RATE_LIMIT": "1000000/minute",
-    "SHORTENER_AUTH_FAIL_LIMIT": "1000000/minute",
-    "SHORTENER_NOT_FOUND_LIMIT": "1000000/minute",
-}
 # What the server logs when a request ended in a 500 (problems.render_error).
 UNHANDLED = "unhandled error"
 
@@ -363,62 +349,73 @@ class Battery:
         return response.json()
 
 
-def _create_user(server: LiveServer, name: str) -> tuple[str, str]:
-    credentials = (name, secrets.token_urlsafe(18))
-    response = requests.post(
-        server.url + USERS,
-        json={"username": name, "password": credentials[1]},
-        auth=server.admin,
-        timeout=TIMEOUT,
-    )
-    assert response.status_code == 201, response.text
-    return credentials
+@dataclass(frozen=True)
+class Cast:
+    """The users and links of one module, named after it, so that modules can share a server."""
+
+    alice: str
+    bob: str
+    alices_link: str
+    bobs_link: str
+
+
+def cast_of(module_name: str) -> Cast:
+    """``cast_of(__name__)``: hostile.test_authorization -> alice-authorization, ..."""
+    suffix = module_name.rsplit(".", 1)[-1].removeprefix("test_")
+    return Cast(f"alice-{suffix}", f"bob-{suffix}", f"alices-link-{suffix}", f"bobs-link-{suffix}")
 
 
 @pytest.fixture(scope="module")
-def server_database_url(live_database_url) -> str:  # noqa: F811
-    """Where the server (and its CLI) find the database; a module may put something between."""
+def server_database_url(live_database_url) -> str:
+    """Where a module's own server (and its CLI) find the database; a module may put something
+    between."""
     return live_database_url
 
 
 @pytest.fixture(scope="module")
-def battery(
-    request,
-    live_database_url,  # noqa: F811
-    server_database_url,
-    tmp_path_factory,
-) -> Iterator[Battery]:
-    """A migrated database with an admin, alice and bob, served by 2 gunicorn workers; each
-    user owns one link. At the end, the server's log must show no unhandled error."""
-    env = {
-        **_server_env(server_database_url),
-        **GENEROUS_LIMITS,
-        **getattr(request.module, "SERVER_SETTINGS", {}),
-    }
-    admin = ("admin", secrets.token_urlsafe(18))
-    _checked(run_cli(env, "db", "upgrade"), "shortener db upgrade")
-    _checked(
-        run_cli(env, "users", "create", admin[0], "--admin", "--password-stdin", input=admin[1]),
-        "shortener users create",
-    )
+def hostile_server(request, live_backend, tmp_path_factory) -> Iterator[tuple[LiveServer, str]]:
+    """(server, URL to read its database straight): the shared server, or one of the module's
+    own when it sets SERVER_SETTINGS (limits to reach, a short lock timeout, a database to cut
+    off, one-character slugs to run out of)."""
+    settings = getattr(request.module, "SERVER_SETTINGS", None)
+    if settings is None:
+        server = request.getfixturevalue("shared_live_server")
+        yield server, server.database_url
+        return
+    storage_url = request.getfixturevalue("live_database_url")
     log_path = tmp_path_factory.mktemp("hostile") / "server.log"
-    server = launch(env, admin, log_path)
-    storage = Storage(live_database_url)
+    with serving(
+        request.getfixturevalue("server_database_url"), log_path, {**SUITE_LIMITS, **settings}
+    ) as server:
+        yield server, storage_url
+
+
+@pytest.fixture(scope="module")
+def battery(request, hostile_server) -> Iterator[Battery]:
+    """A migrated database with an admin, and the module's alice and bob, served by 2 gunicorn
+    workers; each user owns one link. At the end, what the server logged meanwhile must show
+    no unhandled error."""
+    server, storage_url = hostile_server
+    log_start = server.log_size()
+    cast = cast_of(request.module.__name__)
+    storage = Storage(storage_url)
     try:
         battery = Battery(
-            server, storage, _create_user(server, "alice"), _create_user(server, "bob")
+            server,
+            storage,
+            server.create_named_user(cast.alice),
+            server.create_named_user(cast.bob),
         )
         battery.links["alice"] = battery.create_link(
-            battery.alice, target="https://example.com/alice/secret-plan", slug="alices-link"
+            battery.alice, target="https://example.com/alice/secret-plan", slug=cast.alices_link
         )
         battery.links["bob"] = battery.create_link(
-            battery.bob, target="https://example.org/bob", slug="bobs-link"
+            battery.bob, target="https://example.org/bob", slug=cast.bobs_link
         )
         yield battery
     finally:
-        stop(server)
         storage.dispose()
-    log = log_path.read_text(errors="replace")
+    log = server.log_since(log_start)
     if UNHANDLED in log:
         start = log.index(UNHANDLED)
         pytest.fail(f"the server logged a 500:\n{log[max(0, start - 200) : start + 3000]}")

@@ -14,9 +14,20 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from .conftest import API, LINKS, TIMEOUT, USERS, assert_problem, assert_unauthorized
+from .conftest import (
+    API,
+    LINKS,
+    TIMEOUT,
+    USERS,
+    assert_problem,
+    assert_unauthorized,
+    cast_of,
+)
 
 pytestmark = pytest.mark.integration
+
+# Named after this module: other modules share the server.
+CAST = cast_of(__name__)
 
 TOKENS = f"{API}/tokens"
 BODY = b'{"target": "https://example.com/fine"}'
@@ -31,18 +42,18 @@ def protected_requests():
     return [
         ("GET", LINKS, b""),
         ("POST", LINKS, BODY),
-        ("GET", f"{LINKS}/alices-link", b""),
-        ("PUT", f"{LINKS}/alices-link", BODY),
-        ("PATCH", f"{LINKS}/alices-link", b'{"title": "pwned"}'),
-        ("DELETE", f"{LINKS}/alices-link", b""),
-        ("GET", f"{LINKS}/alices-link/visits", b""),
-        ("GET", f"{LINKS}/alices-link/stats", b""),
+        ("GET", f"{LINKS}/{CAST.alices_link}", b""),
+        ("PUT", f"{LINKS}/{CAST.alices_link}", BODY),
+        ("PATCH", f"{LINKS}/{CAST.alices_link}", b'{"title": "pwned"}'),
+        ("DELETE", f"{LINKS}/{CAST.alices_link}", b""),
+        ("GET", f"{LINKS}/{CAST.alices_link}/visits", b""),
+        ("GET", f"{LINKS}/{CAST.alices_link}/stats", b""),
         ("GET", f"{API}/stats", b""),
         ("GET", USERS, b""),
         ("POST", USERS, b'{"username": "mallory", "password": "long enough"}'),
-        ("GET", f"{USERS}/alice", b""),
-        ("PATCH", f"{USERS}/alice", b'{"password": "taken over!"}'),
-        ("DELETE", f"{USERS}/alice?purge=true", b""),
+        ("GET", f"{USERS}/{CAST.alice}", b""),
+        ("PATCH", f"{USERS}/{CAST.alice}", b'{"password": "taken over!"}'),
+        ("DELETE", f"{USERS}/{CAST.alice}?purge=true", b""),
         ("GET", TOKENS, b""),
         ("POST", TOKENS, b'{"name": "stolen"}'),
     ]
@@ -196,14 +207,14 @@ def test_revoked_token_is_401_in_every_worker(battery):
     """Revocation holds on the very next request, whichever worker answers it."""
     created = create_token(battery, battery.alice, name="to-revoke")
     token = created["token"]
-    marker = f"{LINKS}/alices-link?before-revoke-"
+    marker = f"{LINKS}/{CAST.alices_link}?before-revoke-"
     for response in battery.until_every_worker("GET", marker, headers=bearer(token)):
         assert response.status_code == 200
     revoked = battery.call("DELETE", urlsplit(created["uri"]).path, auth=battery.alice)
     assert revoked.status_code == 204
 
     with battery.storage.unchanged():
-        marker = f"{LINKS}/alices-link?after-revoke-"
+        marker = f"{LINKS}/{CAST.alices_link}?after-revoke-"
         for response in battery.until_every_worker("GET", marker, headers=bearer(token)):
             assert_unauthorized(response)
         send_everywhere(battery, [("Authorization", f"Bearer {token}")])
@@ -287,4 +298,4 @@ def test_unknown_user_costs_what_a_wrong_password_costs(battery):
 def test_a_successful_sign_in_still_works(battery):
     """All the failures above did not lock or change the real account."""
     assert_problem(battery.call("GET", USERS, auth=battery.alice), 403)
-    assert battery.call("GET", f"{USERS}/alice", auth=battery.alice).status_code == 200
+    assert battery.call("GET", f"{USERS}/{CAST.alice}", auth=battery.alice).status_code == 200

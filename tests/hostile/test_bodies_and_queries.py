@@ -9,9 +9,12 @@ import json
 
 import pytest
 
-from .conftest import API, LINKS, USERS, assert_problem
+from .conftest import API, LINKS, USERS, assert_problem, cast_of
 
 pytestmark = pytest.mark.integration
+
+# Named after this module: other modules share the server.
+CAST = cast_of(__name__)
 
 GOOD_TARGET = "https://example.com/fine"
 NEW_PASSWORD = "a brand new password"
@@ -39,16 +42,16 @@ def test_server_owned_link_field_is_refused_by_every_method(battery, name):
     full = {"target": GOOD_TARGET, name: value}
     attempts = [
         ("POST", LINKS, full),
-        ("PUT", f"{LINKS}/alices-link", full),
+        ("PUT", f"{LINKS}/{CAST.alices_link}", full),
         ("PUT", f"{LINKS}/never-made", full),
-        ("PATCH", f"{LINKS}/alices-link", {name: value}),
-        ("PATCH", f"{LINKS}/alices-link", {"title": "changed", name: value}),
+        ("PATCH", f"{LINKS}/{CAST.alices_link}", {name: value}),
+        ("PATCH", f"{LINKS}/{CAST.alices_link}", {"title": "changed", name: value}),
     ]
     with battery.storage.unchanged():
         for method, path, body in attempts:
             response = battery.call(method, path, auth=battery.alice, json=body)
             assert_problem(response, 422, field=name)
-    assert battery.get_link("alices-link", battery.alice) == battery.links["alice"]
+    assert battery.get_link(CAST.alices_link, battery.alice) == battery.links["alice"]
 
 
 @pytest.mark.parametrize(
@@ -70,9 +73,9 @@ def test_server_owned_link_field_is_refused_by_every_method(battery, name):
 )
 def test_a_user_cannot_make_themself_admin_or_rename(battery, body, status, field):
     with battery.storage.unchanged():
-        response = battery.call("PATCH", f"{USERS}/alice", auth=battery.alice, json=body)
+        response = battery.call("PATCH", f"{USERS}/{CAST.alice}", auth=battery.alice, json=body)
         assert_problem(response, status, field=field)
-    me = battery.call("GET", f"{USERS}/alice", auth=battery.alice).json()
+    me = battery.call("GET", f"{USERS}/{CAST.alice}", auth=battery.alice).json()
     assert me["is_admin"] is False
     assert battery.call("GET", USERS, auth=battery.alice).status_code == 403
 
@@ -108,11 +111,11 @@ def body_endpoints(battery):
     """(method, path, credentials) of every request that takes a body."""
     return [
         ("POST", LINKS, battery.alice),
-        ("PUT", f"{LINKS}/alices-link", battery.alice),
+        ("PUT", f"{LINKS}/{CAST.alices_link}", battery.alice),
         ("PUT", f"{LINKS}/never-made", battery.alice),
-        ("PATCH", f"{LINKS}/alices-link", battery.alice),
+        ("PATCH", f"{LINKS}/{CAST.alices_link}", battery.alice),
         ("POST", USERS, battery.admin),
-        ("PATCH", f"{USERS}/alice", battery.alice),
+        ("PATCH", f"{USERS}/{CAST.alice}", battery.alice),
     ]
 
 
@@ -312,7 +315,7 @@ def page_endpoints(battery):
         (LINKS, battery.alice),
         (LINKS, battery.admin),
         (USERS, battery.admin),
-        (f"{LINKS}/alices-link/visits", battery.alice),
+        (f"{LINKS}/{CAST.alices_link}/visits", battery.alice),
     ]
 
 
@@ -404,9 +407,9 @@ def test_sql_looking_owner_is_400(battery, value):
 )
 def test_bad_stats_parameter_is_400(battery, name, value):
     paths = [
-        (f"{LINKS}/alices-link/stats", battery.alice),
+        (f"{LINKS}/{CAST.alices_link}/stats", battery.alice),
         (f"{API}/stats", battery.admin),
-        (f"{LINKS}/alices-link/visits", battery.alice),
+        (f"{LINKS}/{CAST.alices_link}/visits", battery.alice),
     ]
     with battery.storage.unchanged():
         for path, credentials in paths:
@@ -431,6 +434,6 @@ def test_bad_purge_deletes_nobody(battery, value):
     """A purge that is not true or false refuses the whole delete: bob and his link stay."""
     with battery.storage.unchanged():
         response = battery.call(
-            "DELETE", f"{USERS}/bob", auth=battery.admin, params={"purge": value}
+            "DELETE", f"{USERS}/{CAST.bob}", auth=battery.admin, params={"purge": value}
         )
         assert_problem(response, 400, field="purge")

@@ -19,9 +19,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from support import Forwarder
 
-from .conftest import API, LINKS, assert_problem
+from .conftest import API, LINKS, assert_problem, cast_of
 
 pytestmark = pytest.mark.integration
+
+# Named after this module, as on a shared server (this one has its own).
+CAST = cast_of(__name__)
 
 # A short lock timeout keeps the lock case quick; the outage cases do not depend on it.
 SERVER_SETTINGS = {"SHORTENER_LOCK_TIMEOUT_MS": "1000"}
@@ -88,13 +91,13 @@ def assert_unavailable(response) -> None:
 def every_kind_of_request(battery):
     """(method, path, credentials, json) that each need the database."""
     return [
-        ("GET", f"{LINKS}/alices-link", battery.alice, None),
+        ("GET", f"{LINKS}/{CAST.alices_link}", battery.alice, None),
         ("GET", LINKS, battery.alice, None),
         ("POST", LINKS, battery.alice, {"target": "https://example.com/during-outage"}),
         ("PUT", f"{LINKS}/made-during-outage", battery.alice, {"target": "https://e.com/"}),
-        ("PATCH", f"{LINKS}/alices-link", battery.alice, {"title": "changed during outage"}),
-        ("DELETE", f"{LINKS}/bobs-link", battery.bob, None),
-        ("GET", f"{LINKS}/alices-link/stats", battery.alice, None),
+        ("PATCH", f"{LINKS}/{CAST.alices_link}", battery.alice, {"title": "changed during outage"}),
+        ("DELETE", f"{LINKS}/{CAST.bobs_link}", battery.bob, None),
+        ("GET", f"{LINKS}/{CAST.alices_link}/stats", battery.alice, None),
         ("GET", f"{API}/users", battery.admin, None),
     ]
 
@@ -102,20 +105,20 @@ def every_kind_of_request(battery):
 def test_database_outage_gives_503_and_the_same_server_recovers(battery, outage):
     target = battery.links["alice"]["target"]
     assert battery.call("GET", "/health/ready").status_code == 200
-    assert battery.call("HEAD", "/alices-link").status_code == 302
+    assert battery.call("HEAD", f"/{CAST.alices_link}").status_code == 302
     workers_before = battery.server.workers_that_served("/")
 
     with battery.storage.unchanged(), outage():
         # Every worker: redirects, readiness and the API all say 503, none redirects.
-        for response in battery.until_every_worker("GET", "/alices-link?outage-get-"):
+        for response in battery.until_every_worker("GET", f"/{CAST.alices_link}?outage-get-"):
             assert_unavailable(response)
-        for response in battery.until_every_worker("HEAD", "/alices-link?outage-head-"):
+        for response in battery.until_every_worker("HEAD", f"/{CAST.alices_link}?outage-head-"):
             assert response.status_code == 503
             assert "Location" not in response.headers
         for response in battery.until_every_worker("GET", "/health/ready?outage-"):
             assert_unavailable(response)
         for response in battery.until_every_worker(
-            "GET", f"{LINKS}/alices-link?outage-", auth=battery.alice
+            "GET", f"{LINKS}/{CAST.alices_link}?outage-", auth=battery.alice
         ):
             assert_unavailable(response)
         # Liveness does not depend on the database.
@@ -130,19 +133,19 @@ def test_database_outage_gives_503_and_the_same_server_recovers(battery, outage)
     while battery.call("GET", "/health/ready").status_code != 200:
         assert time.monotonic() < deadline, "not ready again after the database came back"
         time.sleep(0.2)
-    with battery.storage.unchanged(visits={"alices-link": PROBES}):
+    with battery.storage.unchanged(visits={CAST.alices_link: PROBES}):
         for response in battery.until_every_worker("GET", "/health/ready?recovered-"):
             assert response.status_code == 200
-        for response in battery.until_every_worker("HEAD", "/alices-link?recovered-"):
+        for response in battery.until_every_worker("HEAD", f"/{CAST.alices_link}?recovered-"):
             assert response.status_code == 302
             assert response.headers["Location"] == target
         for response in battery.until_every_worker(
-            "GET", f"{LINKS}/alices-link?recovered-", auth=battery.alice
+            "GET", f"{LINKS}/{CAST.alices_link}?recovered-", auth=battery.alice
         ):
             assert response.status_code == 200
             assert response.json()["title"] == battery.links["alice"]["title"]
         for _ in range(PROBES):
-            redirect = battery.call("GET", "/alices-link")
+            redirect = battery.call("GET", f"/{CAST.alices_link}")
             assert redirect.status_code == 302
             assert redirect.headers["Location"] == target
     # Recovered in place: the same master, and only workers that were already serving.
@@ -177,7 +180,7 @@ def write_lock_held(database_url: str) -> Iterator[None]:
 
 def test_a_write_lock_past_the_timeout_gives_503_while_readers_work(battery):
     target = battery.links["alice"]["target"]
-    with battery.storage.unchanged(visits={"alices-link": 3}):
+    with battery.storage.unchanged(visits={CAST.alices_link: 3}):
         with write_lock_held(battery.storage.engine.url.render_as_string(hide_password=False)):
             started = time.monotonic()
             blocked = battery.call(
@@ -187,17 +190,17 @@ def test_a_write_lock_past_the_timeout_gives_503_while_readers_work(battery):
             assert_unavailable(blocked)
             assert waited >= LOCK_TIMEOUT * 0.9, waited
             patched = battery.call(
-                "PATCH", f"{LINKS}/alices-link", auth=battery.alice, json={"title": "locked"}
+                "PATCH", f"{LINKS}/{CAST.alices_link}", auth=battery.alice, json={"title": "locked"}
             )
             assert_unavailable(patched)
 
             # Readers do not wait for the writer.
             for _ in range(3):
                 started = time.monotonic()
-                redirect = battery.call("GET", "/alices-link")
+                redirect = battery.call("GET", f"/{CAST.alices_link}")
                 assert redirect.status_code == 302
                 assert redirect.headers["Location"] == target
-                read = battery.call("GET", f"{LINKS}/alices-link", auth=battery.alice)
+                read = battery.call("GET", f"{LINKS}/{CAST.alices_link}", auth=battery.alice)
                 assert read.status_code == 200
                 assert battery.call("GET", "/health/ready").status_code == 200
                 assert time.monotonic() - started < LOCK_TIMEOUT, "a reader waited for the lock"

@@ -7,9 +7,12 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from .conftest import LINKS, assert_no_stack_trace, assert_problem
+from .conftest import LINKS, assert_no_stack_trace, assert_problem, cast_of
 
 pytestmark = pytest.mark.integration
+
+# Named after this module: other modules share the server.
+CAST = cast_of(__name__)
 
 GOOD_TARGET = "https://example.com/fine"
 OWN_HOST = "{own}"  # replaced by the server's own scheme://host:port
@@ -57,7 +60,7 @@ BAD_TARGETS = {
     "port-not-a-number": "https://example.com:http/",
     "unbalanced-ipv6": "https://[::1/",
     "own-host": OWN_HOST + "/api/v1.0/",
-    "own-host-redirect": OWN_HOST + "/alices-link",
+    "own-host-redirect": OWN_HOST + "/" + CAST.alices_link,
     "own-host-other-port": "http://127.0.0.1/x",
     "own-host-https": "https://127.0.0.1/",
     "own-host-upper-case-scheme": "HTTP://127.0.0.1/x",
@@ -82,7 +85,7 @@ def test_bad_target_is_refused_by_every_method(battery, name):
         )
         assert_problem(put, 422, field="target")
         patched = battery.call(
-            "PATCH", f"{LINKS}/alices-link", auth=battery.alice, json={"target": target}
+            "PATCH", f"{LINKS}/{CAST.alices_link}", auth=battery.alice, json={"target": target}
         )
         assert_problem(patched, 422, field="target")
 
@@ -197,7 +200,7 @@ def test_bad_slug_is_refused(battery, name):
         assert_problem(created, 422, field="slug")
 
         patched = battery.call(
-            "PATCH", f"{LINKS}/alices-link", auth=battery.alice, json={"slug": slug}
+            "PATCH", f"{LINKS}/{CAST.alices_link}", auth=battery.alice, json={"slug": slug}
         )
         assert_problem(patched, 422, field="slug")
 
@@ -233,11 +236,11 @@ HOSTILE_REDIRECT_PATHS = [
     "/%00",
     "/a%00b",
     "/a%0d%0aSet-Cookie:%20evil=1",
-    "/%E2%80%AEalices-link",
-    "/alices-link%E2%80%8B",
+    f"/%E2%80%AE{CAST.alices_link}",
+    f"/{CAST.alices_link}%E2%80%8B",
     "/%ff%fe",
     "/%3Cscript%3Ealert(1)%3C/script%3E",
-    "/alices-link%20",
+    f"/{CAST.alices_link}%20",
     "/ALICES-LINK",
     "/" + "a" * 65,
     "/" + "a" * 4000,
@@ -259,7 +262,12 @@ def test_hostile_redirect_paths_are_404(battery, path):
 
 @pytest.mark.parametrize(
     "request_target",
-    [b"/alices-link\r\nX-Injected: 1", b"/alices-link\x00", b"/alices\x7flink", b"/\xff\xfe"],
+    [
+        f"/{CAST.alices_link}\r\nX-Injected: 1".encode(),
+        f"/{CAST.alices_link}\x00".encode(),
+        b"/alices\x7flink",
+        b"/\xff\xfe",
+    ],
     ids=["raw-crlf", "raw-nul", "raw-del", "raw-non-utf8"],
 )
 def test_raw_bytes_in_the_request_line_never_get_a_500(battery, request_target):
@@ -278,7 +286,7 @@ def test_raw_bytes_in_the_request_line_never_get_a_500(battery, request_target):
 def test_existing_links_keep_redirecting_afterwards(battery):
     """After every refused target and slug above, both owners' links still redirect, once each,
     to exactly their targets."""
-    with battery.storage.unchanged(visits={"alices-link": 1, "bobs-link": 1}):
+    with battery.storage.unchanged(visits={CAST.alices_link: 1, CAST.bobs_link: 1}):
         for owner in ("alice", "bob"):
             link = battery.links[owner]
             response = battery.call("GET", "/" + link["slug"])

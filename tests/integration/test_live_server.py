@@ -3,6 +3,7 @@ processes, every worker seeing a change, Werkzeug and gunicorn answering errors)
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ PROBLEM_JSON = "application/problem+json"
 REDIRECT_CACHE_CONTROL = "private, max-age=90"
 MAX_BODY = 64 * 1024
 _unique = count()
+_RUN = secrets.token_hex(4)
 
 
 def api(server, method: str, path: str, *, auth=True, **kwargs) -> requests.Response:
@@ -63,11 +65,13 @@ def eventually(probe, expected, seconds: float = 15.0):
 
 
 def unique_slug(prefix: str) -> str:
-    return f"{prefix}-{next(_unique)}"
+    """Unique on the shared server, whatever other modules create."""
+    return f"{prefix}-{_RUN}-{next(_unique)}"
 
 
 def all_links(server) -> list[dict]:
-    response = api(server, "GET", LINKS + "?limit=1000")
+    """Every link of this module's admin (other modules' links share the server)."""
+    response = api(server, "GET", LINKS, params={"owner": server.admin[0], "limit": 1000})
     assert response.status_code == 200
     assert response.json()["next"] is None
     return response.json()["links"]

@@ -14,10 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from live import checked, launch, run_cli, server_env, stop
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-
-from .conftest import _checked, _server_env, launch, run_cli, stop
 
 pytestmark = pytest.mark.integration
 
@@ -28,10 +27,10 @@ LINKS = "/api/v1.0/links"
 @pytest.fixture
 def prepared(live_database_url, tmp_path):
     """A migrated database with an admin, and what it takes to launch servers on it."""
-    env = _server_env(live_database_url)
+    env = server_env(live_database_url)
     admin = (f"admin-{secrets.token_hex(4)}", secrets.token_urlsafe(18))  # one module database
-    _checked(run_cli(env, "db", "upgrade"), "shortener db upgrade")
-    _checked(
+    checked(run_cli(env, "db", "upgrade"), "shortener db upgrade")
+    checked(
         run_cli(env, "users", "create", *admin[:1], "--admin", "--password-stdin", input=admin[1]),
         "shortener users create",
     )
