@@ -63,6 +63,12 @@ $(CHROMIUM):
 		echo "Install it with: sudo apt-get install -y chromium chromium-driver"; \
 	fi
 
+# The Postman collection and environment in postman/, made from the OpenAPI document (the app
+# is built in-process: no server). tests/integration/test_postman.py fails when they are stale.
+.PHONY: postman
+postman: $(VENV)/.installed
+	$(BIN)/python postman/build.py
+
 # Seeds 100,000 links and 1,000,000 visits, then drives a bare Flask redirect and shortener on
 # SQLite and PostgreSQL with wrk (installed from Debian if missing). About 10 minutes.
 bench: $(VENV)/.installed-dev
