@@ -96,6 +96,11 @@ def response_lines(operation: dict[str, Any], document: dict[str, Any]) -> list[
     return lines
 
 
+def query_value(value: Any) -> str:
+    """A default as it is written in a query string (``false``, not ``False``)."""
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
 def operation_item(path: str, method: str, operation: dict[str, Any], document: dict) -> dict:
     operation_id = operation["operationId"]
     parameters = operation.get("parameters", [])
@@ -112,9 +117,7 @@ def operation_item(path: str, method: str, operation: dict[str, Any], document: 
     query = [
         {
             "key": parameter["name"],
-            "value": str(parameter["schema"].get("default", "")).lower()
-            if isinstance(parameter["schema"].get("default"), bool)
-            else str(parameter["schema"].get("default", "")),
+            "value": query_value(parameter["schema"].get("default", "")),
             "description": parameter.get("description", ""),
             "disabled": not parameter.get("required", False),
         }
