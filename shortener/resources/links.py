@@ -6,8 +6,8 @@ from flask_restful import Resource
 from marshmallow import ValidationError
 
 from ..auth import current_user
-from ..declarations import page_of
 from ..schemas.links import LinkListQuery, LinkSchema, check_slug
+from ..schemas.pages import page_of
 from ..services.errors import InvalidInput
 from ..services.links import LinkFields
 from ..services.tokens import LINKS_READ, LINKS_WRITE

@@ -9,7 +9,8 @@ from __future__ import annotations
 from flask_restful import Resource
 
 from ..auth import acting_user, current_credential
-from ..declarations import ANY_CREDENTIAL, page_of
+from ..declarations import ANY_CREDENTIAL
+from ..schemas.pages import page_of
 from ..schemas.tokens import TokenListQuery, TokenOwnerQuery, TokenSchema
 from .conditional import tag_record
 from .http import json_response, services

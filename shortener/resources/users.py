@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask_restful import Resource
 
 from ..auth import acting_user, current_user
-from ..declarations import ANY_CREDENTIAL, page_of
-from ..schemas.pages import PageQuery
+from ..declarations import ANY_CREDENTIAL
+from ..schemas.pages import PageQuery, page_of
 from ..schemas.users import UserChangeSchema, UserDeleteQuery, UserSchema
 from ..services.tokens import USERS_ADMIN
 from .http import services

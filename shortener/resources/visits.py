@@ -6,7 +6,7 @@ from flask import request, url_for
 from flask_restful import Resource
 
 from ..auth import current_user
-from ..declarations import page_of
+from ..schemas.pages import page_of
 from ..schemas.visits import StatsQuery, StatsSchema, VisitListQuery, VisitSchema
 from ..services.actors import utcnow
 from ..services.errors import InvalidParameter
