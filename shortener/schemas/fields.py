@@ -57,6 +57,10 @@ class QueryBoolean(fields.Boolean):
     falsy = {"false", "0"}
 
 
+# A Function field has no type of its own: say what its URIs are, for the document.
+URI = {"type": "string", "format": "uri"}
+
+
 def uri_to(endpoint: str, **values_of):
     """A dump-only field holding the absolute URI of ``endpoint``.
 
@@ -67,7 +71,7 @@ def uri_to(endpoint: str, **values_of):
         values = {name: getattr(obj, attribute) for name, attribute in values_of.items()}
         return absolute_uri(endpoint, **values)
 
-    return fields.Function(build, dump_only=True, metadata={"format": "uri"})
+    return fields.Function(build, dump_only=True, metadata=URI)
 
 
 class Instant(fields.DateTime):

@@ -11,7 +11,7 @@ from ..services.links import DEFAULT_REDIRECT_STATUS, REDIRECT_STATUSES, TITLE_M
 from ..services.slugs import SLUG_PATTERN, slug_problems
 from ..services.targets import TargetRejected, normalize_target
 from ..storage.records import LinkRecord
-from .fields import Instant, Username, absolute_uri, label, uri_to
+from .fields import URI, Instant, Username, absolute_uri, label, uri_to
 from .pages import PageQuery
 
 
@@ -64,7 +64,7 @@ class LinkSchema(Schema):
             "pattern": f"^{SLUG_PATTERN.pattern}$",
         },
     )
-    short_url = fields.Function(short_url_of, dump_only=True, metadata={"format": "uri"})
+    short_url = fields.Function(short_url_of, dump_only=True, metadata=URI)
     target = TargetUrl(
         required=True,
         metadata={

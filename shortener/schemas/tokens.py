@@ -7,7 +7,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from ..services.actors import utcnow
 from ..services.tokens import DEFAULT_SCOPES, NAME_MAX_LENGTH, SCOPES
 from ..storage.token_queries import TokenRecord
-from .fields import Instant, Matches, Username, absolute_uri, uri_to
+from .fields import URI, Instant, Matches, Username, absolute_uri, uri_to
 from .pages import PageQuery
 
 
@@ -24,7 +24,7 @@ class TokenSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    uri = fields.Function(token_uri, dump_only=True, metadata={"format": "uri"})
+    uri = fields.Function(token_uri, dump_only=True, metadata=URI)
     name = fields.String(
         required=True,
         validate=[

@@ -6,7 +6,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from ..services.passwords import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from ..storage.records import UserRecord
-from .fields import Instant, QueryBoolean, StrictBoolean, Username, absolute_uri, uri_to
+from .fields import URI, Instant, QueryBoolean, StrictBoolean, Username, absolute_uri, uri_to
 
 
 def password_field(**kwargs) -> fields.String:
@@ -31,7 +31,7 @@ class UserSchema(Schema):
     username = Username(required=True)
     password = password_field(required=True)
     is_admin = StrictBoolean(load_default=False)
-    links = fields.Function(links_of, dump_only=True, metadata={"format": "uri"})
+    links = fields.Function(links_of, dump_only=True, metadata=URI)
     created_at = Instant(dump_only=True)
 
 
