@@ -222,7 +222,7 @@ def test_claiming_purges_now_and_then(app, client, admin, alice, monkeypatch):
 # -- bad keys -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9", "tab\there"])
+@pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9", "tab\there", " key", "key "])
 def test_a_bad_key_is_400_and_creates_nothing(app, client, admin, key):
     response = post(client, LINKS, LINK_BODY, admin, key=key)
     problem = assert_problem(response, 400)

@@ -102,6 +102,19 @@ def test_parameters_carry_their_limits(document):
     assert slug["in"] == "path" and slug["required"] is True
 
 
+def test_header_and_cursor_patterns_are_the_servers_rules(document):
+    """schemathesis sent schema-valid keys and cursors the server refused: the document now
+    says what the server takes (a pattern is ECMA-262, these ones read the same in Python)."""
+    posting = document["paths"]["/api/v1.0/links"]["post"]
+    key = next(p for p in posting["parameters"] if p["name"] == "Idempotency-Key")
+    pattern = re.compile(key["schema"]["pattern"])
+    assert all(pattern.fullmatch(k) for k in ("k", "a b", "k" * 255))
+    assert not any(pattern.fullmatch(k) for k in ("", " k", "k ", "k" * 256, "caf\u00e9"))
+    listing = document["paths"]["/api/v1.0/links"]["get"]
+    cursor = next(p for p in listing["parameters"] if p["name"] == "cursor")
+    assert not re.fullmatch(cursor["schema"]["pattern"], "")
+
+
 def test_bodies_refuse_unknown_fields_and_mark_server_owned_ones(document):
     schemas = document["components"]["schemas"]
     link = schemas["Link"]

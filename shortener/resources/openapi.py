@@ -23,6 +23,7 @@ from marshmallow import Schema, fields
 from werkzeug.routing import Rule
 
 from ..declarations import OPTIONAL, PUBLIC, Operation, declared_operation
+from ..services.idempotency import KEY_PATTERN
 from .operations import operation
 
 OPENAPI_VERSION = "3.1.0"
@@ -88,6 +89,8 @@ CONDITION_HEADERS = {
     "Idempotency-Key": "1-255 printable ASCII characters, e.g. a UUID: a repeat with the same "
     "key and request within 24 hours replays the first answer instead of creating again.",
 }
+# What the server refuses (400) besides: the key's own rule (services/idempotency.py).
+CONDITION_HEADER_SCHEMAS = {"Idempotency-Key": {"pattern": KEY_PATTERN}}
 WRITE_METHODS = ("PUT", "PATCH", "DELETE")
 RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 ERROR_HEADERS = {
@@ -247,7 +250,7 @@ class DocumentBuilder:
                     "in": "header",
                     "required": False,
                     "description": CONDITION_HEADERS[name],
-                    "schema": {"type": "string"},
+                    "schema": {"type": "string", **CONDITION_HEADER_SCHEMAS.get(name, {})},
                 }
             )
         return parameters

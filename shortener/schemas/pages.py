@@ -12,8 +12,13 @@ class PageQuery(Schema):
     """The parameters every collection takes; collections extend it with their filters."""
 
     limit = QueryInteger(load_default=50, validate=validate.Range(1, 1000))
+    # Opaque, but always unpadded base64url: the document says so (any other string is 400).
     cursor = fields.String(
-        load_default=None, metadata={"description": "Opaque; copy it from a 'next' link."}
+        load_default=None,
+        metadata={
+            "description": "Opaque; copy it from a 'next' link.",
+            "pattern": "^[A-Za-z0-9_-]+$",
+        },
     )
 
 

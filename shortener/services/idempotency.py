@@ -38,7 +38,10 @@ from .errors import (
 )
 
 KEY_MAX_LENGTH = 255
-_KEY = re.compile(rf"[\x20-\x7e]{{1,{KEY_MAX_LENGTH}}}")
+# 1-255 printable ASCII characters, not starting or ending with a space: HTTP drops spaces
+# around a header's value, so no other key can arrive. The OpenAPI document states this too.
+KEY_PATTERN = rf"^[!-~](?:[ -~]{{0,{KEY_MAX_LENGTH - 2}}}[!-~])?$"
+_KEY = re.compile(KEY_PATTERN)
 REPLAY_WINDOW = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(seconds=60)
 PURGE_INTERVAL_SECONDS = 60.0
