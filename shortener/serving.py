@@ -46,10 +46,14 @@ class ProblemThreadWorker(ThreadWorker):
         page = _WrittenBytes()
         super().handle_error(req, page, addr, exc)
         status, message = page.status_and_message()
-        if status is None:
+        if status is None:  # not the page we know: send what gunicorn wrote, as it wrote it
+            answer = page.written()
+        else:
+            answer = problem_bytes(status, self._detail(status, message))
+        if not answer:
             return
         try:
-            util.write_nonblock(client, problem_bytes(status, self._detail(status, message)))
+            util.write_nonblock(client, answer)
         except Exception:  # noqa: BLE001 - the client may be gone; gunicorn ignores this too
             self.log.debug("Failed to send error message.")
 
@@ -114,10 +118,13 @@ class _WrittenBytes:
         self.sendall(data)
         return len(data)
 
+    def written(self) -> bytes:
+        return b"".join(self._chunks)
+
     def status_and_message(self) -> tuple[int | None, str]:
         """The status gunicorn chose and its message, without HTML and client bytes that do
         not print."""
-        written = b"".join(self._chunks)
+        written = self.written()
         match = _GUNICORN_STATUS_LINE.match(written)
         if match is None:
             return None, ""
