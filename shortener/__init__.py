@@ -51,7 +51,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limits.init_app(app, settings)
 
     app.extensions["shortener"] = build_services(
-        Database(settings.database_url, lock_timeout_ms=settings.lock_timeout_ms),
+        Database(
+            settings.database_url,
+            lock_timeout_ms=settings.lock_timeout_ms,
+            database_timeout_ms=settings.database_timeout_ms,
+            statement_timeout_ms=settings.statement_timeout_ms,
+        ),
         slug_length=settings.slug_length,
         max_target_length=settings.max_target_length,
         reserved_slugs=ALWAYS_RESERVED | _top_level_paths(app),

@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "ANONYMIZE_IPS": True,
     "VISIT_FLUSH_INTERVAL": 1.0,
     "LOCK_TIMEOUT_MS": 5000,
+    "DATABASE_TIMEOUT_MS": 2000,
+    "STATEMENT_TIMEOUT_MS": 3000,
     "API_RATE_LIMIT": "600/minute",
     "AUTH_FAIL_LIMIT": "10/minute",
     "NOT_FOUND_LIMIT": "60/minute",
@@ -51,6 +53,10 @@ class Settings:
     anonymize_ips: bool
     visit_flush_interval: float
     lock_timeout_ms: int
+    # PostgreSQL: connecting, and waiting for a pooled connection's or a redirect's answer.
+    database_timeout_ms: int
+    # PostgreSQL: statement_timeout (the client waits a second longer for the answer).
+    statement_timeout_ms: int
     api_rate_limit: str
     auth_fail_limit: str
     not_found_limit: str
@@ -84,6 +90,8 @@ class Settings:
             anonymize_ips=_boolean(config, "ANONYMIZE_IPS"),
             visit_flush_interval=_seconds(config, "VISIT_FLUSH_INTERVAL", 0.05, 60.0),
             lock_timeout_ms=_integer(config, "LOCK_TIMEOUT_MS", 1, 600_000),
+            database_timeout_ms=_integer(config, "DATABASE_TIMEOUT_MS", 100, 60_000),
+            statement_timeout_ms=_integer(config, "STATEMENT_TIMEOUT_MS", 100, 3_600_000),
             api_rate_limit=_rate_limit(config, "API_RATE_LIMIT"),
             auth_fail_limit=_rate_limit(config, "AUTH_FAIL_LIMIT"),
             not_found_limit=_rate_limit(config, "NOT_FOUND_LIMIT"),

@@ -5,11 +5,22 @@ A write that waits longer than ``lock_timeout_ms`` for a lock another connection
 opened read-write but never created by a connection (``Database`` creates it once, at
 start-up), and a connection whose file was moved, deleted or replaced is dropped: the API
 answers 503 rather than write to a file that is no longer the database, and recovers as soon
-as the file is back.
+as the file is back. A file at the path that is not a SQLite database is never opened as one:
+SQLite would pair it with the real database's write-ahead log, replay that log into it and
+delete the log, losing what was committed.
+
+PostgreSQL never hangs a request: connecting gives up after ``database_timeout_ms`` (libpq's
+``connect_timeout``, whole seconds, at least 2), TCP keepalives and ``tcp_user_timeout`` find
+a peer that is gone, a statement is cancelled by the server after ``statement_timeout_ms``,
+and the client stops waiting for an answer that does not come (a cut network, a middlebox
+that swallows packets, a server that does not answer): ``database_timeout_ms`` for the pool's
+check of a connection and the redirect's read, ``statement_timeout_ms`` plus a second for
+other statements. The connection is then closed and the request answers 503.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import threading
@@ -27,7 +38,34 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, Opera
 from .errors import DatabaseUnavailable, DuplicateKey
 
 DEFAULT_LOCK_TIMEOUT_MS = 5000
+DEFAULT_DATABASE_TIMEOUT_MS = 2000
+DEFAULT_STATEMENT_TIMEOUT_MS = 3000
+# How much longer than the server's statement_timeout the client waits for its answer (the
+# cancellation itself has to reach the client).
+STATEMENT_ANSWER_GRACE_SECONDS = 1.0
+# libpq's TCP keepalives on PostgreSQL connections: a pooled connection whose peer is gone is
+# found within KEEPALIVES_IDLE + KEEPALIVES_INTERVAL * KEEPALIVES_COUNT seconds.
+KEEPALIVES_IDLE = 5
+KEEPALIVES_INTERVAL = 1
+KEEPALIVES_COUNT = 3
+# The first bytes of every SQLite database file (an empty file is a database not made yet).
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# SQLite result codes that mean the file cannot serve (not a bug in a statement): busy,
+# locked, read-only, I/O error, corrupt, full, cannot open, not a database.
+_SQLITE_UNAVAILABLE = frozenset({5, 6, 8, 10, 11, 13, 14, 26})
+# PostgreSQL SQLSTATEs of a server that cannot serve now: connection exceptions (08),
+# insufficient resources (53), operator intervention (57: shut down, restarting, cancelled),
+# and a read-only transaction (25006: a standby after failover, or a read-only default).
+_POSTGRESQL_UNAVAILABLE_CLASSES = ("08", "53", "57")
+_POSTGRESQL_READ_ONLY = "25006"
+
+
+class NoAnswer(Exception):
+    """Marks a driver error raised because the database did not answer in time."""
+
+
 _FILE_IDENTITY = "shortener_sqlite_file"
+_UNBOUNDED = "shortener_unbounded"  # execution option: no deadline for answers (migrations)
 # How often a redirect's held SQLite connection checks that its file is still the database
 # file (a stat costs ~2 us, a tenth of the redirect's Python); between checks it may read a
 # file that was just moved, which holds the same data.
@@ -37,7 +75,14 @@ FILE_CHECK_SECONDS = 0.5
 class Database:
     """One engine per process, with read and write transactions that hide the dialect."""
 
-    def __init__(self, url: str, *, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+        database_timeout_ms: int = DEFAULT_DATABASE_TIMEOUT_MS,
+        statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+    ) -> None:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.sqlite_path: str | None = None
@@ -46,7 +91,10 @@ class Database:
             if not parsed.query.get("uri"):
                 self.sqlite_path = os.path.abspath(parsed.database)
                 parsed = _open_existing_only(parsed, self.sqlite_path)
-        options = {"pool_pre_ping": not self.is_sqlite}
+        self.is_postgresql = parsed.get_backend_name() == "postgresql"
+        options: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite}
+        if self.is_postgresql:
+            options["connect_args"] = _postgresql_connect_args(parsed, database_timeout_ms)
         self.engine = create_engine(parsed, **options)
         # Single-statement reads on the hot path: no BEGIN/COMMIT round trips, no ORM or
         # Result objects, straight on the driver (see PreparedRead).
@@ -57,8 +105,20 @@ class Database:
         for engine in (self.engine, self.autocommit_engine):
             if self.is_sqlite:
                 _tune_sqlite(engine, lock_timeout_ms, self.sqlite_path)
-            elif parsed.get_backend_name() == "postgresql":
-                _tune_postgresql(engine, lock_timeout_ms)
+            elif self.is_postgresql:
+                _tune_postgresql(
+                    engine,
+                    lock_timeout_ms,
+                    statement_timeout_ms,
+                    check_seconds=database_timeout_ms / 1000,
+                    # The redirect's read (the only user of the autocommit engine) is one
+                    # indexed row that never waits for a lock: no answer soon means none.
+                    statement_seconds=(
+                        database_timeout_ms / 1000
+                        if engine is self.autocommit_engine
+                        else statement_timeout_ms / 1000 + STATEMENT_ANSWER_GRACE_SECONDS
+                    ),
+                )
 
     def ping(self) -> None:
         """One trivial query; raises DatabaseUnavailable unless the database answers."""
@@ -71,9 +131,23 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A transaction that only reads."""
+        """A transaction that only reads. Its connection comes checked from the pool (a held
+        connection that died, e.g. when PostgreSQL restarted, is replaced by a new one)."""
         with translated_errors(), self.engine.connect() as connection, connection.begin():
             yield connection
+
+    @contextmanager
+    def maintenance(self) -> Iterator[Connection]:
+        """A transaction without a statement timeout, for migrations (an index on a large
+        table may take minutes)."""
+        with translated_errors(), self.engine.connect() as connection:
+            connection.execution_options(**{_UNBOUNDED: True})
+            if self.is_postgresql:
+                connection.connection.dbapi_connection.answer_seconds = None
+            with connection.begin():
+                if self.is_postgresql:
+                    connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                yield connection
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -136,14 +210,33 @@ class PreparedRead:
                 pooled = self._thread_connection()
             self._local.file_checked_at = time.monotonic() + FILE_CHECK_SECONDS
         try:
-            cursor = pooled.dbapi_connection.cursor()
-            cursor.execute(self._sql, bound)
-            row = cursor.fetchone()
-            cursor.close()
-            return row
+            return self._run(pooled, bound)
         except self._driver_error as error:
             self._drop(pooled, error)  # whatever went wrong, start afresh next time
+            if not self._died(error, pooled):
+                raise DatabaseUnavailable(str(error)) from error
+        # The held connection had died (the server restarted, or ended the session): a read is
+        # safe to repeat, once, on a new connection, which the pool checks before handing out.
+        pooled = self._thread_connection()
+        try:
+            return self._run(pooled, bound)
+        except self._driver_error as error:
+            self._drop(pooled, error)
             raise DatabaseUnavailable(str(error)) from error
+
+    def _run(self, pooled, bound: Any) -> tuple | None:
+        cursor = pooled.dbapi_connection.cursor()
+        cursor.execute(self._sql, bound)
+        row = cursor.fetchone()
+        cursor.close()
+        return row
+
+    def _died(self, error: Exception, pooled) -> bool:
+        """Whether the connection was found dead (not: the database did not answer in time,
+        where a second try would only wait as long again)."""
+        if isinstance(error, NoAnswer):
+            return False
+        return self._engine.dialect.is_disconnect(error, pooled.dbapi_connection, None)
 
     def _drop(self, pooled, error: Exception | None) -> None:
         self._local.connection = None
@@ -178,9 +271,22 @@ def translated_errors() -> Iterator[None]:
     except OperationalError as error:
         raise DatabaseUnavailable(str(error.orig)) from error
     except DBAPIError as error:
-        if error.connection_invalidated:
+        if error.connection_invalidated or cannot_serve(error.orig):
             raise DatabaseUnavailable(str(error.orig)) from error
         raise
+
+
+def cannot_serve(error: BaseException | None) -> bool:
+    """Whether a driver error says the database cannot serve now (503), not that a statement
+    is wrong (a bug, 500): a file that is not a database, a read-only database (a standby
+    after failover), a server shutting down."""
+    sqlite_code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        return sqlite_code & 0xFF in _SQLITE_UNAVAILABLE
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate == _POSTGRESQL_READ_ONLY or sqlstate[:2] in _POSTGRESQL_UNAVAILABLE_CLASSES
+    return False
 
 
 def _open_existing_only(url: URL, path: str) -> URL:
@@ -203,6 +309,37 @@ def _file_identity(path: str) -> tuple[int, int] | None:
     return (stat.st_dev, stat.st_ino)
 
 
+def _checked_file_identity(path: str) -> tuple[int, int] | None:
+    """The identity of the SQLite database at ``path``; raises (a driver error, so the request
+    answers 503) if the file there is not one. SQLite opens files lazily, so this runs before
+    it reads or writes anything: a file that is not a database would otherwise be paired with
+    the write-ahead log next to it (the real database's), which SQLite replays into it and
+    then deletes. An empty file is accepted only with no log beside it (SQLite deletes the log
+    of an empty database too)."""
+    try:
+        with open(path, "rb") as file:
+            identity = _identity_of(os.fstat(file.fileno()))
+            header = file.read(len(SQLITE_MAGIC))
+    except OSError:
+        return None  # SQLite's own open then fails ("unable to open database file")
+    if header == SQLITE_MAGIC or (not header and _empty_or_missing(path + "-wal")):
+        return identity
+    error = sqlite3.DatabaseError(f"{path} is not a SQLite database")
+    error.sqlite_errorcode = sqlite3.SQLITE_NOTADB
+    raise error
+
+
+def _empty_or_missing(path: str) -> bool:
+    try:
+        return os.stat(path).st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def _identity_of(stat: os.stat_result) -> tuple[int, int]:
+    return (stat.st_dev, stat.st_ino)
+
+
 def _file_changed(connection_info: dict, path: str) -> bool:
     """Whether the file a connection opened is no longer the file at ``path``."""
     return connection_info.get(_FILE_IDENTITY) != _file_identity(path)
@@ -213,8 +350,8 @@ def _tune_sqlite(engine, lock_timeout_ms: int, path: str | None) -> None:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, connection_record) -> None:
-        if path is not None:  # which file this connection opened
-            connection_record.info[_FILE_IDENTITY] = _file_identity(path)
+        if path is not None:  # which file this connection opened, before SQLite reads it
+            connection_record.info[_FILE_IDENTITY] = _checked_file_identity(path)
         # Let SQLAlchemy's "begin" event, not the driver, decide how transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -241,12 +378,82 @@ def _tune_sqlite(engine, lock_timeout_ms: int, path: str | None) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
-def _tune_postgresql(engine, lock_timeout_ms: int) -> None:
-    """lock_timeout: a statement waiting for another transaction's lock gives up (then 503)."""
+def _postgresql_connect_args(url: URL, database_timeout_ms: int) -> dict[str, Any]:
+    """libpq's timeouts and keepalives; any of them given in the URL wins."""
+    arguments = {
+        "connect_timeout": max(2, math.ceil(database_timeout_ms / 1000)),  # libpq's minimum: 2
+        "keepalives": 1,
+        "keepalives_idle": KEEPALIVES_IDLE,
+        "keepalives_interval": KEEPALIVES_INTERVAL,
+        "keepalives_count": KEEPALIVES_COUNT,
+        # Data sent and not acknowledged for this long: the peer is gone.
+        "tcp_user_timeout": int(database_timeout_ms),
+    }
+    return {name: value for name, value in arguments.items() if name not in url.query}
+
+
+def _tune_postgresql(
+    engine,
+    lock_timeout_ms: int,
+    statement_timeout_ms: int,
+    *,
+    check_seconds: float,
+    statement_seconds: float,
+) -> None:
+    """lock_timeout: a statement waiting for another transaction's lock gives up (then 503);
+    statement_timeout: so does one that runs too long. On the client, how long a connection
+    waits for an answer: ``check_seconds`` for the pool's check, ``statement_seconds`` for
+    statements and their commit."""
+    connection_class = _answering_connection_class()
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect, connection_record, cargs, cparams):
+        connection = connection_class.connect(*cargs, **cparams)
+        connection.answer_seconds = check_seconds
+        return connection
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, connection_record) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+        cursor.execute(
+            f"SET lock_timeout = {int(lock_timeout_ms)}; "
+            f"SET statement_timeout = {int(statement_timeout_ms)}"
+        )
         cursor.close()
         dbapi_connection.commit()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _statement(connection, cursor, statement, parameters, context, executemany) -> None:
+        if not connection.get_execution_options().get(_UNBOUNDED):
+            cursor.connection.answer_seconds = statement_seconds
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection, connection_record) -> None:
+        if dbapi_connection is not None:  # the next use starts with the pool's check
+            dbapi_connection.answer_seconds = check_seconds
+
+
+def _answering_connection_class():
+    """psycopg's Connection, but a wait for the server's answer has a deadline
+    (``answer_seconds``): past it the connection is closed and the call fails. TCP cannot
+    tell a peer that accepts bytes and never answers from a slow one; this can."""
+    import psycopg
+    from psycopg import errors
+    from psycopg.connection import _WAIT_INTERVAL
+
+    class AnsweringConnection(psycopg.Connection):
+        answer_seconds: float | None = None
+
+        def wait(self, gen, interval=_WAIT_INTERVAL, timeout=None):
+            if timeout is None:
+                timeout = self.answer_seconds
+            try:
+                return super().wait(gen, interval, timeout)
+            except errors._WaitTimeout:  # psycopg's own, internal: converted as it asks
+                self.pgconn.finish()  # mid-protocol: the connection cannot be used again
+                raise _NoAnswerError(f"the database did not answer within {timeout:g} s") from None
+
+    class _NoAnswerError(psycopg.OperationalError, NoAnswer):
+        pass
+
+    return AnsweringConnection

@@ -7,7 +7,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from .engine import Database, translated_errors
+from .engine import Database
 
 
 def _config() -> Config:
@@ -19,7 +19,7 @@ def _config() -> Config:
 def upgrade(database: Database, revision: str = "head") -> None:
     """Creates or migrates the schema; running it again is a no-op."""
     config = _config()
-    with translated_errors(), database.engine.begin() as connection:
+    with database.maintenance() as connection:  # no statement timeout: may take long
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
