@@ -239,11 +239,11 @@ def test_upgrade_from_0003_keeps_every_row_id_and_index(database):
 
     migrations.upgrade(database)
     assert current_revision(database) == head()
-    # 0005 adds a version to users and links, 1 for every existing row.
-    versioned = ("users", "links")
+    # 0005 adds a version to users and links, 1 for every existing row; 0006 a uid to visits,
+    # NULL for every existing row.
+    added = {"users": (1,), "links": (1,), "visits": (None,)}
     assert rows_of(database) == {
-        table: [row + (1,) if table in versioned else row for row in rows]
-        for table, rows in before.items()
+        table: [row + added.get(table, ()) for row in rows] for table, rows in before.items()
     }
     with database.engine.connect() as connection:
         inspector = inspect(connection)

@@ -292,6 +292,37 @@ def test_visit_count_equals_visit_rows_once_flushed(app, client, alice):
         assert rows(app, "visits", link_id(app, slug)) == expected
 
 
+def test_a_visit_delivered_twice_is_stored_and_counted_once(app, client, alice):
+    """Every visit carries a uid: a redelivered batch, or a uid twice in one batch, inserts
+    and counts only the visits not stored yet (visit_count and every rollup alike)."""
+    create(client, alice, "twice")
+    link = link_id(app, "twice")
+
+    def visit(uid: str) -> NewVisit:
+        return NewVisit(link_id=link, visited_at=at(2, 10), referrer="https://r.example/x",
+                        user_agent=FIREFOX_LINUX, browser="Firefox", os="Linux", is_bot=False,
+                        ip=None, referrer_host="r.example", uid=uid)  # fmt: skip
+
+    database = app.extensions["shortener"].database
+    with database.write() as connection:
+        assert visit_queries.record(connection, [visit("a"), visit("b"), visit("a")]) == 2
+    with database.write() as connection:
+        assert visit_queries.record(connection, [visit("b"), visit("c")]) == 1
+    with database.write() as connection:
+        assert visit_queries.record(connection, [visit("a"), visit("c")]) == 0
+    assert rows(app, "visits", link) == 3
+    assert client.get(f"{LINKS}/twice", auth=alice).get_json()["visit_count"] == 3
+    with database.engine.connect() as connection:
+        rollups = connection.execute(
+            text("SELECT dimension, value, visits FROM visit_rollups WHERE link_id = :link"),
+            {"link": link},
+        ).all()
+    assert sorted(map(tuple, rollups)) == [
+        ("browser", "Firefox", 3), ("os", "Linux", 3), ("referrer", "r.example", 3),
+        ("total", "", 3),
+    ]  # fmt: skip
+
+
 def test_deleting_a_link_deletes_its_visits_and_rollups(app, client, alice):
     create(client, alice, "gone")
     create(client, alice, "kept")

@@ -101,6 +101,9 @@ visits = Table(
     Column("os", String(64), nullable=True),
     Column("is_bot", Boolean, nullable=False),
     Column("ip", String(45), nullable=True),
+    # Given when the visit is captured: a visit delivered twice is stored once (migration 0006).
+    Column("uid", String(40), nullable=True),
+    Index(None, "uid", unique=True),
     # Newest-first keyset pages of one link's visits, and time-window filters on them.
     Index(None, "link_id", "id"),
     Index(None, "link_id", "visited_at"),

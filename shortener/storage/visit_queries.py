@@ -1,21 +1,32 @@
-"""Queries on visits: batched recording, newest-first pages, and reads of the hourly rollups."""
+"""Queries on visits: batched recording, newest-first pages, and reads of the hourly rollups.
+
+Recording is the write path of every visit, so it stays close to the driver: the counts and
+rollups of a batch are added up in Python, and rows go out through the driver's own
+``executemany`` (SQLite) or ``COPY`` (PostgreSQL), with no per-row SQLAlchemy parameter
+processing. Each visit carries a unique ``uid``: a batch written twice (a redelivery, a retry
+after a lost commit acknowledgement) inserts only the visits not there yet, and only those
+are counted.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, func, select
 
+from .errors import DatabaseUnavailable
 from .keyset import newest_first
 from .records import VisitRecord
 from .tables import links, visit_rollups, visits
 
 BOTS_INCLUDE, BOTS_EXCLUDE, BOTS_ONLY = "include", "exclude", "only"
 DIMENSIONS = ("total", "browser", "os", "referrer")
+# SQLite accepts 32,766 parameters a statement; the uid lookups stay well below.
+_LOOKUP_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +40,38 @@ class NewVisit:
     is_bot: bool
     ip: str | None
     referrer_host: str | None
+    uid: str | None = None  # None: a fresh one is given (a visit that is never redelivered)
 
 
-_ADD_VISITS = (
-    update(links)
-    .where(links.c.id == bindparam("counted_link"))
-    .values(visit_count=links.c.visit_count + bindparam("counted_visits"))
+_VISIT_COLUMNS = "uid, link_id, visited_at, referrer, user_agent, browser, os, is_bot, ip"
+_ADD_VISITS = {
+    "sqlite": "UPDATE links SET visit_count = visit_count + ? WHERE id = ?",
+    "postgresql": "UPDATE links SET visit_count = visit_count + %s WHERE id = %s",
+}
+_ROLLUP_UPSERT = (
+    "INSERT INTO visit_rollups (link_id, dimension, hour, value, is_bot, visits) "
+    "VALUES ({marks}) ON CONFLICT (link_id, dimension, hour, value, is_bot) "
+    "DO UPDATE SET visits = visit_rollups.visits + excluded.visits"
+)
+_ROLLUP_UPSERTS = {
+    "sqlite": _ROLLUP_UPSERT.format(marks=", ".join("?" * 6)),
+    "postgresql": _ROLLUP_UPSERT.format(marks=", ".join(["%s"] * 6)),
+}
+_SQLITE_INSERT = (
+    f"INSERT INTO visits ({_VISIT_COLUMNS}) VALUES ({', '.join('?' * 9)}) "
+    "ON CONFLICT (uid) DO NOTHING"
+)
+# The batch is copied into a temporary table, then moved into visits in one statement that
+# says which rows were new; a concurrent writer of the same uid makes it wait, then skip.
+_PG_BATCH_TABLE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS visit_batch (ord integer, uid text, link_id bigint, "
+    "visited_at timestamp, referrer text, user_agent text, browser text, os text, "
+    "is_bot boolean, ip text) ON COMMIT DELETE ROWS"
+)
+_PG_COPY = f"COPY visit_batch (ord, {_VISIT_COLUMNS}) FROM STDIN"
+_PG_MOVE = (
+    f"INSERT INTO visits ({_VISIT_COLUMNS}) SELECT {_VISIT_COLUMNS} FROM visit_batch "
+    "ORDER BY ord ON CONFLICT (uid) DO NOTHING RETURNING uid"
 )
 
 
@@ -43,52 +80,98 @@ def record(
 ) -> int:
     """Writes visits, their links' counts and the rollups together; returns visits written.
 
-    Visits of links deleted since the redirect are dropped (their rows would be deleted anyway).
-    SQLite gives a deleted newest link's id to the next link created: ``not_before_creation``
-    also drops visits older than their link, which belonged to the deleted one.
+    Visits already stored (by uid) are skipped and not counted again. Visits of links deleted
+    since the redirect are dropped (their rows would be deleted anyway). SQLite gives a deleted
+    newest link's id to the next link created: ``not_before_creation`` also drops visits older
+    than their link, which belonged to the deleted one.
     """
-    link_ids = sorted({visit.link_id for visit in batch})
+    unique: dict[str, NewVisit] = {}
+    for visit in batch:
+        if visit.uid is None:
+            visit = replace(visit, uid=uuid.uuid4().hex)
+        unique.setdefault(visit.uid, visit)
+    link_ids = sorted({visit.link_id for visit in unique.values()})
     alive_query = select(links.c.id, links.c.created_at).where(links.c.id.in_(link_ids))
     # KEY SHARE on PostgreSQL stops a concurrent DELETE of these links until we commit.
     rows = connection.execute(alive_query.with_for_update(read=True, key_share=True))
     created = {link_id: created_at for link_id, created_at in rows}
     kept = [
         visit
-        for visit in batch
+        for visit in unique.values()
         if visit.link_id in created
         and not (not_before_creation and visit.visited_at < created[visit.link_id])
     ]
     if not kept:
         return 0
-    connection.execute(
-        insert(visits),
-        [
-            {
-                "link_id": visit.link_id,
-                "visited_at": visit.visited_at,
-                "referrer": visit.referrer,
-                "user_agent": visit.user_agent,
-                "browser": visit.browser,
-                "os": visit.os,
-                "is_bot": visit.is_bot,
-                "ip": visit.ip,
-            }
-            for visit in kept
-        ],
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        inserted = _insert_postgresql(connection, kept)
+    else:
+        inserted = _insert_sqlite(connection, kept)
+    if not inserted:
+        return 0
+    per_link = Counter(visit.link_id for visit in inserted)
+    # A fixed order keeps two writers' updates and upserts from deadlocking on PostgreSQL.
+    connection.exec_driver_sql(
+        _ADD_VISITS[dialect], [(n, link) for link, n in sorted(per_link.items())]
     )
-    per_link = Counter(visit.link_id for visit in kept)
-    connection.execute(
-        _ADD_VISITS,
-        [{"counted_link": link, "counted_visits": n} for link, n in sorted(per_link.items())],
-    )
-    _add_to_rollups(connection, kept)
-    return len(kept)
+    connection.exec_driver_sql(_ROLLUP_UPSERTS[dialect], _rollup_rows(inserted, dialect))
+    return len(inserted)
 
 
-def _add_to_rollups(connection: Connection, kept: Sequence[NewVisit]) -> None:
+def _stored_time(moment: datetime) -> datetime:
+    """Naive UTC, as UTCDateTime stores it; a naive datetime is refused, as there."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetimes are not accepted; pass UTC")
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """The text SQLAlchemy's SQLite DateTime stores, so reads through it parse it back."""
+    return _stored_time(moment).isoformat(sep=" ", timespec="microseconds")
+
+
+def _row(visit: NewVisit, when) -> tuple:
+    return (visit.uid, visit.link_id, when, visit.referrer, visit.user_agent, visit.browser,
+            visit.os, visit.is_bot, visit.ip)  # fmt: skip
+
+
+def _insert_sqlite(connection: Connection, kept: list[NewVisit]) -> list[NewVisit]:
+    """SQLite writes one transaction at a time (BEGIN IMMEDIATE): the uids found here stay
+    the only ones stored until we commit."""
+    rows = [_row(visit, _sqlite_time(visit.visited_at)) for visit in kept]
+    uids = [visit.uid for visit in kept]
+    stored: set[str] = set()
+    for start in range(0, len(uids), _LOOKUP_CHUNK):
+        chunk = uids[start : start + _LOOKUP_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        found = connection.exec_driver_sql(
+            f"SELECT uid FROM visits WHERE uid IN ({marks})", tuple(chunk)
+        )
+        stored.update(uid for (uid,) in found)
+    new = [(visit, row) for visit, row in zip(kept, rows, strict=True) if visit.uid not in stored]
+    if new:
+        connection.exec_driver_sql(_SQLITE_INSERT, [row for _, row in new])
+    return [visit for visit, _ in new]
+
+
+def _insert_postgresql(connection: Connection, kept: list[NewVisit]) -> list[NewVisit]:
+    connection.exec_driver_sql(_PG_BATCH_TABLE)
+    driver = connection.connection.dbapi_connection
+    try:
+        with driver.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
+            for order, visit in enumerate(kept):
+                copy.write_row((order, *_row(visit, _stored_time(visit.visited_at))))
+    except driver.OperationalError as error:  # the driver's own: COPY bypasses SQLAlchemy
+        raise DatabaseUnavailable(str(error)) from error
+    new = {uid for (uid,) in connection.exec_driver_sql(_PG_MOVE)}
+    return [visit for visit in kept if visit.uid in new]
+
+
+def _rollup_rows(inserted: Sequence[NewVisit], dialect: str) -> list[tuple]:
     counts: Counter[tuple[int, str, datetime, str, bool]] = Counter()
-    for visit in kept:
-        hour = visit.visited_at.replace(minute=0, second=0, microsecond=0)
+    for visit in inserted:
+        hour = _stored_time(visit.visited_at).replace(minute=0, second=0, microsecond=0)
         for dimension, value in (
             ("total", ""),
             ("browser", visit.browser or ""),
@@ -96,19 +179,12 @@ def _add_to_rollups(connection: Connection, kept: Sequence[NewVisit]) -> None:
             ("referrer", visit.referrer_host or ""),
         ):
             counts[(visit.link_id, dimension, hour, value[:255], visit.is_bot)] += 1
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(visit_rollups)
-    statement = statement.on_conflict_do_update(
-        index_elements=["link_id", "dimension", "hour", "value", "is_bot"],
-        set_={"visits": visit_rollups.c.visits + statement.excluded.visits},
-    )
-    # A fixed order keeps two workers' upserts from deadlocking on PostgreSQL.
-    rows = [
-        {"link_id": key[0], "dimension": key[1], "hour": key[2], "value": key[3],
-         "is_bot": key[4], "visits": n}
-        for key, n in sorted(counts.items())
+    as_text = dialect == "sqlite"
+    return [
+        (link, dimension, hour.isoformat(sep=" ", timespec="microseconds") if as_text else hour,
+         value, is_bot, n)
+        for (link, dimension, hour, value, is_bot), n in sorted(counts.items())
     ]  # fmt: skip
-    connection.execute(statement, rows)
 
 
 def _bots_filter(column, bots: str):
