@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -65,6 +64,7 @@ class NoAnswer(Exception):
 
 
 _FILE_IDENTITY = "shortener_sqlite_file"
+_FILE_CHECKED_AT = "shortener_file_checked_at"  # when a held connection checks its file next
 _UNBOUNDED = "shortener_unbounded"  # execution option: no deadline for answers (migrations)
 # How often a redirect's held SQLite connection checks that its file is still the database
 # file (a stat costs ~2 us, a tenth of the redirect's Python); between checks it may read a
@@ -102,9 +102,10 @@ class Database:
             parsed, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **options
         )
         self._prepared: list[PreparedRead] = []
+        sqlite_file = _SQLiteFile(self.sqlite_path) if self.sqlite_path is not None else None
         for engine in (self.engine, self.autocommit_engine):
             if self.is_sqlite:
-                _tune_sqlite(engine, lock_timeout_ms, self.sqlite_path)
+                _tune_sqlite(engine, lock_timeout_ms, sqlite_file)
             elif self.is_postgresql:
                 _tune_postgresql(
                     engine,
@@ -172,11 +173,15 @@ class Database:
 class PreparedRead:
     """A SELECT compiled once for this dialect and run straight on the driver.
 
-    Each request thread keeps one autocommit connection for it: no pool checkout, no reset,
-    no BEGIN/COMMIT. A connection that fails is dropped (invalidated) and the next call opens
-    a new one, so the read recovers by itself when the database comes back.
-    Only for statements whose columns need no type processing (ints and strings).
+    It keeps a few autocommit connections of its own, idle between calls (last used, first
+    reused): no pool checkout, no reset, no BEGIN/COMMIT. This works the same for threads and
+    for gevent's greenlets (one per request, so nothing is kept per thread). A connection that
+    fails is dropped (invalidated), so the read recovers by itself when the database comes
+    back; one that had died (a restart ended its session) is replaced and the read repeated
+    once. Only for statements whose columns need no type processing (ints and strings).
     """
+
+    MAX_IDLE = 16  # more than that go back to the pool
 
     def __init__(self, database: Database, statement: Executable) -> None:
         engine = database.autocommit_engine
@@ -186,43 +191,43 @@ class PreparedRead:
         self._positional_names = compiled.positiontup if compiled.positional else None
         self._driver_error = engine.dialect.loaded_dbapi.Error
         self._is_stale = database.is_stale if database.sqlite_path is not None else None
-        self._local = threading.local()
-        self._held: list = []  # every thread's connection, so release() can return them
-        self._held_lock = threading.Lock()
+        self._idle: list = []  # list.append and list.pop are atomic: no lock needed
+        self._pid = os.getpid()
 
     def release(self) -> None:
-        """Returns every thread's connection to the pool (at shutdown)."""
-        with self._held_lock:
-            held, self._held = self._held, []
-        for pooled in held:
+        """Returns the idle connections to the pool (at shutdown)."""
+        idle, self._idle = self._idle, []
+        for pooled in idle:
             pooled.close()
-        self._local = threading.local()
 
     def first(self, parameters: Mapping[str, Any]) -> tuple | None:
         if self._positional_names is not None:
             bound: Any = tuple(parameters[name] for name in self._positional_names)
         else:
             bound = parameters
-        pooled = self._thread_connection()
-        if self._is_stale is not None and time.monotonic() > self._local.file_checked_at:
+        pooled = self._take()
+        if self._is_stale is not None and time.monotonic() > pooled.info[_FILE_CHECKED_AT]:
             if self._is_stale(pooled):
-                self._drop(pooled, None)  # its file was moved or replaced: open the path again
-                pooled = self._thread_connection()
-            self._local.file_checked_at = time.monotonic() + FILE_CHECK_SECONDS
+                pooled.invalidate()  # its file was moved or replaced: open the path again
+                pooled = self._checkout()
+            pooled.info[_FILE_CHECKED_AT] = time.monotonic() + FILE_CHECK_SECONDS
         try:
-            return self._run(pooled, bound)
+            row = self._run(pooled, bound)
         except self._driver_error as error:
-            self._drop(pooled, error)  # whatever went wrong, start afresh next time
-            if not self._died(error, pooled):
+            died = self._died(error, pooled)
+            pooled.invalidate(error)  # whatever went wrong, start afresh next time
+            if not died:
                 raise DatabaseUnavailable(str(error)) from error
-        # The held connection had died (the server restarted, or ended the session): a read is
-        # safe to repeat, once, on a new connection, which the pool checks before handing out.
-        pooled = self._thread_connection()
-        try:
-            return self._run(pooled, bound)
-        except self._driver_error as error:
-            self._drop(pooled, error)
-            raise DatabaseUnavailable(str(error)) from error
+            # The connection had died (the server restarted, or ended the session): a read is
+            # safe to repeat, once, on a new connection, which the pool checks first.
+            pooled = self._checkout()
+            try:
+                row = self._run(pooled, bound)
+            except self._driver_error as error:
+                pooled.invalidate(error)
+                raise DatabaseUnavailable(str(error)) from error
+        self._put_back(pooled)
+        return row
 
     def _run(self, pooled, bound: Any) -> tuple | None:
         cursor = pooled.dbapi_connection.cursor()
@@ -238,27 +243,28 @@ class PreparedRead:
             return False
         return self._engine.dialect.is_disconnect(error, pooled.dbapi_connection, None)
 
-    def _drop(self, pooled, error: Exception | None) -> None:
-        self._local.connection = None
-        with self._held_lock:
-            if pooled in self._held:
-                self._held.remove(pooled)
-        pooled.invalidate(error)
+    def _take(self):
+        if self._pid != os.getpid():  # a forked worker: its parent's connections are not its own
+            self._idle, self._pid = [], os.getpid()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._checkout()
 
-    def _thread_connection(self):
-        local = self._local
-        pooled = getattr(local, "connection", None)
-        if pooled is None or local.pid != os.getpid():
-            try:
-                pooled = self._engine.raw_connection()
-            except OperationalError as error:
-                raise DatabaseUnavailable(str(error.orig)) from error
-            except self._driver_error as error:  # the pool raises the driver's own errors
-                raise DatabaseUnavailable(str(error)) from error
-            local.connection, local.pid = pooled, os.getpid()
-            local.file_checked_at = time.monotonic() + FILE_CHECK_SECONDS  # checked at checkout
-            with self._held_lock:
-                self._held.append(pooled)
+    def _put_back(self, pooled) -> None:
+        if len(self._idle) < self.MAX_IDLE:
+            self._idle.append(pooled)
+        else:
+            pooled.close()
+
+    def _checkout(self):
+        try:
+            pooled = self._engine.raw_connection()
+        except OperationalError as error:
+            raise DatabaseUnavailable(str(error.orig)) from error
+        except self._driver_error as error:  # the pool raises the driver's own errors
+            raise DatabaseUnavailable(str(error)) from error
+        pooled.info[_FILE_CHECKED_AT] = time.monotonic() + FILE_CHECK_SECONDS  # checked now
         return pooled
 
 
@@ -309,24 +315,34 @@ def _file_identity(path: str) -> tuple[int, int] | None:
     return (stat.st_dev, stat.st_ino)
 
 
-def _checked_file_identity(path: str) -> tuple[int, int] | None:
-    """The identity of the SQLite database at ``path``; raises (a driver error, so the request
-    answers 503) if the file there is not one. SQLite opens files lazily, so this runs before
-    it reads or writes anything: a file that is not a database would otherwise be paired with
-    the write-ahead log next to it (the real database's), which SQLite replays into it and
-    then deletes. An empty file is accepted only with no log beside it (SQLite deletes the log
-    of an empty database too)."""
-    try:
-        with open(path, "rb") as file:
-            identity = _identity_of(os.fstat(file.fileno()))
-            header = file.read(len(SQLITE_MAGIC))
-    except OSError:
-        return None  # SQLite's own open then fails ("unable to open database file")
-    if header == SQLITE_MAGIC or (not header and _empty_or_missing(path + "-wal")):
-        return identity
-    error = sqlite3.DatabaseError(f"{path} is not a SQLite database")
-    error.sqlite_errorcode = sqlite3.SQLITE_NOTADB
-    raise error
+class _SQLiteFile:
+    """The database file at a path, checked before SQLite opens it (SQLite opens lazily, so
+    the check runs before it reads or writes anything). A file that is not a database would
+    otherwise be paired with the write-ahead log next to it (the real database's), which
+    SQLite replays into it and then deletes, losing what was committed. An empty file is a
+    database not made yet only until this process has seen the real one (SQLite would turn it
+    into a database and delete the log beside it too)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.seen_database = False
+
+    def checked_identity(self) -> tuple[int, int] | None:
+        """Its (device, inode); raises a driver error (503) if it is not a database."""
+        try:
+            with open(self.path, "rb") as file:
+                identity = _identity_of(os.fstat(file.fileno()))
+                header = file.read(len(SQLITE_MAGIC))
+        except OSError:
+            return None  # SQLite's own open then fails ("unable to open database file")
+        if header == SQLITE_MAGIC:
+            self.seen_database = True
+            return identity
+        if not header and not self.seen_database and _empty_or_missing(self.path + "-wal"):
+            return identity
+        error = sqlite3.DatabaseError(f"{self.path} is not a SQLite database")
+        error.sqlite_errorcode = sqlite3.SQLITE_NOTADB
+        raise error
 
 
 def _empty_or_missing(path: str) -> bool:
@@ -345,13 +361,14 @@ def _file_changed(connection_info: dict, path: str) -> bool:
     return connection_info.get(_FILE_IDENTITY) != _file_identity(path)
 
 
-def _tune_sqlite(engine, lock_timeout_ms: int, path: str | None) -> None:
+def _tune_sqlite(engine, lock_timeout_ms: int, file: _SQLiteFile | None) -> None:
     """WAL, NORMAL sync and a busy timeout; BEGIN IMMEDIATE for writes so they never deadlock."""
+    path = file.path if file is not None else None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, connection_record) -> None:
-        if path is not None:  # which file this connection opened, before SQLite reads it
-            connection_record.info[_FILE_IDENTITY] = _checked_file_identity(path)
+        if file is not None:  # which file this connection opened, before SQLite reads it
+            connection_record.info[_FILE_IDENTITY] = file.checked_identity()
         # Let SQLAlchemy's "begin" event, not the driver, decide how transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
