@@ -63,6 +63,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         password_hash_method=settings.password_hash_method,
         anonymize_ips=settings.anonymize_ips,
         visit_flush_interval=settings.visit_flush_interval,
+        visit_buffer=settings.visit_buffer,
+        redis_url=settings.redis_url,
+        visit_stream=settings.visit_stream,
     )
     if settings.trusted_proxies:
         hops = settings.trusted_proxies

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -285,6 +286,32 @@ def idempotency_purge() -> None:
     click.echo(f"purged {purged} idempotency key{'' if purged == 1 else 's'}")
 
 
+# -- visits -------------------------------------------------------------------------------
+@main.group()
+def visits() -> None:
+    """Visits: the writers of the Redis Stream (SHORTENER_REDIS_URL)."""
+
+
+@visits.command("work")
+@click.option(
+    "--name",
+    help="This consumer's name in the group (default: host-pid). A consumer restarted under "
+    "the same name takes back its unacknowledged visits at once.",
+)
+def visits_work(name: str | None) -> None:
+    """Write visits from the Redis Stream in batches until SIGTERM or SIGINT; run several,
+    on several hosts. A dead consumer's visits are taken over by the others."""
+    from .visit_writer import work
+
+    app = current_app._get_current_object()
+    if not app.extensions["shortener.settings"].redis_url:
+        raise click.ClickException("SHORTENER_REDIS_URL is not set: there is no stream to read.")
+    logging.basicConfig(
+        level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
+    )
+    work(app, name)
+
+
 # -- serve --------------------------------------------------------------------------------
 # gunicorn's gthread worker that answers gunicorn's own errors with problem+json (serving.py).
 GUNICORN_WORKER_CLASS = "shortener.serving.ProblemThreadWorker"
@@ -292,9 +319,16 @@ GUNICORN_THREADS = 4
 
 
 def gunicorn_command(
-    host: str, port: int, workers: int, *, app: str = "wsgi:app", access_log: bool = False
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    app: str = "wsgi:app",
+    access_log: bool = False,
+    visit_writer: bool = True,
 ) -> list[str]:
-    """The gunicorn command line; the benchmark serves its baseline with the same one."""
+    """The gunicorn command line; the benchmark serves its baseline with the same one (with
+    no visit writer: its bare app records nothing)."""
     command = [
         sys.executable, "-m", "gunicorn",
         "--bind", f"{host}:{port}",
@@ -302,8 +336,9 @@ def gunicorn_command(
         "--worker-class", GUNICORN_WORKER_CLASS,
         "--threads", str(GUNICORN_THREADS),
         "--no-control-socket",
-        "--config", "python:shortener.gunicorn_config",
     ]  # fmt: skip
+    if visit_writer:
+        command += ["--config", "python:shortener.gunicorn_config"]
     if access_log:
         command += ["--access-logfile", "-"]
     return [*command, app]
@@ -328,7 +363,8 @@ def gunicorn_command(
 )
 @click.option("--access-log", is_flag=True, help="Log every request to standard output.")
 def serve(host: str, port: int, workers: int, access_log: bool) -> None:
-    """Serve the app with gunicorn on wsgi:app."""
+    """Serve the app with gunicorn on wsgi:app, and one visit-writer process beside the
+    workers (restarted if it dies; with SHORTENER_REDIS_URL also a consumer of the stream)."""
     command = gunicorn_command(host, port, workers, access_log=access_log)
     click.echo("exec: " + " ".join(command[2:]), err=True)
     sys.stdout.flush()

@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "ANONYMIZE_IPS": True,
     "VISIT_FLUSH_INTERVAL": 1.0,
+    "VISIT_BUFFER": 10_000,
+    "REDIS_URL": None,
+    "VISIT_STREAM": "shortener:visits",
+    "VISIT_CLAIM_IDLE": 30.0,
     "LOCK_TIMEOUT_MS": 5000,
     "DATABASE_TIMEOUT_MS": 2000,
     "STATEMENT_TIMEOUT_MS": 3000,
@@ -52,6 +56,13 @@ class Settings:
     password_hash_method: str
     anonymize_ips: bool
     visit_flush_interval: float
+    # Visits a request worker keeps while the visit writer does not take them.
+    visit_buffer: int
+    # None: visits go from the workers to the local visit writer only.
+    redis_url: str | None
+    visit_stream: str
+    # Seconds a read, unacknowledged stream entry waits before another consumer takes it.
+    visit_claim_idle: float
     lock_timeout_ms: int
     # PostgreSQL: connecting, and waiting for a pooled connection's or a redirect's answer.
     database_timeout_ms: int
@@ -89,6 +100,10 @@ class Settings:
             password_hash_method=_text(config, "PASSWORD_HASH_METHOD"),
             anonymize_ips=_boolean(config, "ANONYMIZE_IPS"),
             visit_flush_interval=_seconds(config, "VISIT_FLUSH_INTERVAL", 0.05, 60.0),
+            visit_buffer=_integer(config, "VISIT_BUFFER", 100, 10_000_000),
+            redis_url=_redis_url(config.get("REDIS_URL")),
+            visit_stream=_text(config, "VISIT_STREAM"),
+            visit_claim_idle=_seconds(config, "VISIT_CLAIM_IDLE", 0.1, 86_400.0),
             lock_timeout_ms=_integer(config, "LOCK_TIMEOUT_MS", 1, 600_000),
             database_timeout_ms=_integer(config, "DATABASE_TIMEOUT_MS", 100, 60_000),
             statement_timeout_ms=_integer(config, "STATEMENT_TIMEOUT_MS", 100, 3_600_000),
@@ -151,6 +166,18 @@ def _public_url(value: Any) -> str | None:
             f"not {value!r}."
         )
     return value.rstrip("/")
+
+
+def _redis_url(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    scheme = value.partition("://")[0] if isinstance(value, str) and "://" in value else None
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(
+            f"SHORTENER_REDIS_URL must be a Redis URL such as redis://127.0.0.1:6379/0, "
+            f"not {value!r}."
+        )
+    return value
 
 
 def _rate_limit(config: Mapping[str, Any], key: str) -> str:

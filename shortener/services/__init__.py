@@ -11,7 +11,9 @@ from .passwords import PasswordHasher
 from .stats import VisitService
 from .tokens import TokenService
 from .users import UserService
-from .visits import VisitRecorder
+from .visit_handover import HandOverRecorder, inherited
+from .visit_stream import StreamProducer
+from .visits import Recorder, VisitRecorder
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,7 @@ class Services:
     users: UserService
     tokens: TokenService
     visits: VisitService
-    recorder: VisitRecorder
+    recorder: Recorder
     idempotency: IdempotencyService
 
     def close(self) -> None:
@@ -39,6 +41,9 @@ def build_services(
     password_hash_method: str,
     anonymize_ips: bool,
     visit_flush_interval: float,
+    visit_buffer: int = 10_000,
+    redis_url: str | None = None,
+    visit_stream: str = "shortener:visits",
 ) -> Services:
     return Services(
         database=database,
@@ -51,8 +56,25 @@ def build_services(
         users=UserService(database, hasher=PasswordHasher(password_hash_method)),
         tokens=TokenService(database),
         visits=VisitService(database),
-        recorder=VisitRecorder(
-            database, anonymize_ips=anonymize_ips, flush_interval=visit_flush_interval
+        recorder=_recorder(
+            database, anonymize_ips, visit_flush_interval, visit_buffer, redis_url, visit_stream
         ),
         idempotency=IdempotencyService(database),
     )
+
+
+def _recorder(
+    database: Database,
+    anonymize_ips: bool,
+    flush_interval: float,
+    buffer: int,
+    redis_url: str | None,
+    stream: str,
+) -> Recorder:
+    """A worker of ``shortener serve`` hands visits over (to Redis first, when configured);
+    any other process (the test client, ``flask run``) writes its own."""
+    channel = inherited()
+    if channel is None:
+        return VisitRecorder(database, anonymize_ips=anonymize_ips, flush_interval=flush_interval)
+    producer = StreamProducer(redis_url, stream) if redis_url else None
+    return HandOverRecorder(channel, stream=producer, max_buffered=buffer)

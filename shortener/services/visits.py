@@ -1,22 +1,30 @@
-"""Recording visits off the hot path: buffered in memory, written in batches.
+"""Recording visits off the hot path.
 
-A redirect only appends to a deque. A background thread writes what has gathered every
-``flush_interval`` seconds, in one transaction that inserts the visits, adds to the links'
-``visit_count`` and to the hourly rollups. A failed or locked write is logged and retried on
-the next round; the visitor already has their redirect. A graceful stop (SIGTERM, gunicorn
-reload) writes everything; a crash loses at most the last interval.
+A redirect hands its visit to a recorder and answers at once. Under ``shortener serve`` that
+is a ``HandOverRecorder`` (services/visit_handover.py): the visit goes to the one visit-writer
+process (shortener/visit_writer.py), or to a Redis Stream, and this request worker never
+writes it. Anywhere else (the test client, a bare ``flask run``) it is the in-process
+``VisitRecorder`` below: a deque that a background thread writes every ``flush_interval``.
+
+Both end in ``VisitWriter``: it describes each visit (user agent, referrer host, anonymized
+address) and writes a batch in one transaction that inserts the visits, adds to the links'
+``visit_count`` and to the hourly rollups. Every visit carries a unique ``uid`` from the
+moment it is captured, so a batch written twice (a retry, a redelivery) counts once.
 """
 
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import os
+import secrets
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from ..storage import Database, DatabaseUnavailable
 from ..storage import visit_queries as queries
@@ -42,9 +50,118 @@ class RawVisit:
     referrer: str | None
     user_agent: str | None
     remote_addr: str | None
+    uid: str | None = None  # given by the recorder when the redirect does not
+
+
+class Recorder(Protocol):
+    """What the redirect and the worker's exit hook need of a recorder."""
+
+    def record(self, visit: RawVisit) -> None: ...
+
+    def close(self, timeout: float = 10.0) -> None: ...
+
+
+class VisitIds:
+    """Unique visit ids, cheap enough for the hot path: a random 64-bit prefix per process
+    (drawn again after a fork) and a counter."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        if self._pid != os.getpid():
+            self._pid, self._prefix = os.getpid(), secrets.token_hex(8)
+            self._counter = itertools.count()
+        return f"{self._prefix}{next(self._counter):x}"
+
+
+class VisitsNotWritten(Exception):
+    """Nothing of the batch could be written (the database is unavailable, or every visit
+    failed: the system's fault, a missing table say); keep it all and retry."""
+
+
+class VisitWriter:
+    """Describes raw visits and writes them, one transaction a batch."""
+
+    def __init__(self, database: Database, *, anonymize_ips: bool = True) -> None:
+        self.database = database
+        self.anonymize_ips = anonymize_ips
+        self._ids = VisitIds()
+
+    def write(self, batch: list[RawVisit]) -> int:
+        """Writes the batch; returns how many visits were new.
+
+        Raises VisitsNotWritten when the batch must be retried whole (retrying is safe: the
+        visits written meanwhile are skipped by uid). When a batch fails otherwise, it is
+        written one visit at a time: visits that fail while others succeed are the data's
+        fault and are dropped with an error log, so one bad visit never blocks the rest.
+        """
+        batch = [self._with_uid(visit) for visit in batch]
+        try:
+            return self._write(batch)
+        except DatabaseUnavailable as error:
+            raise VisitsNotWritten(str(error)) from error
+        except Exception:
+            logger.info("a batch of %d visits failed; writing one by one", len(batch))
+        written, failed, last_error = 0, [], None
+        for visit in batch:
+            try:
+                written += self._write([visit])
+            except DatabaseUnavailable as error:
+                raise VisitsNotWritten(str(error)) from error
+            except Exception as error:
+                failed.append(visit)
+                last_error = error
+        if failed and len(failed) == len(batch):
+            raise VisitsNotWritten(str(last_error)) from last_error
+        for visit in failed:
+            logger.error("dropped a visit that cannot be written: %r", visit)
+        return written
+
+    def _with_uid(self, visit: RawVisit) -> RawVisit:
+        if visit.uid is not None:
+            return visit
+        return RawVisit(visit.link_id, visit.visited_at, visit.referrer, visit.user_agent,
+                        visit.remote_addr, self._ids.next())  # fmt: skip
+
+    def _write(self, batch: list[RawVisit]) -> int:
+        described = [self.describe(visit) for visit in batch]
+        with self.database.write() as connection:
+            # Only SQLite reuses ids; elsewhere another host's clock could run behind.
+            return queries.record(
+                connection, described, not_before_creation=self.database.is_sqlite
+            )
+
+    def describe(self, visit: RawVisit) -> NewVisit:
+        user_agent = clean_header(visit.user_agent, USER_AGENT_MAX_LENGTH)
+        browser, os_family, is_bot = (
+            describe_user_agent(user_agent) if user_agent else (None, None, False)
+        )
+        referrer = clean_header(visit.referrer, REFERRER_MAX_LENGTH)
+        return NewVisit(
+            link_id=visit.link_id,
+            visited_at=visit.visited_at,
+            referrer=referrer,
+            user_agent=user_agent,
+            browser=browser,
+            os=os_family,
+            is_bot=is_bot,
+            ip=client_address(visit.remote_addr, anonymize=self.anonymize_ips),
+            referrer_host=referrer_host(referrer),
+            uid=visit.uid,
+        )
 
 
 class VisitRecorder:
+    """The in-process recorder: a deque, written by a background thread of this process.
+
+    A failed or locked write is logged and retried on the next round; the visitor already has
+    their redirect. ``close`` (a graceful stop) writes everything; a crash loses at most the
+    last interval.
+    """
+
     def __init__(
         self,
         database: Database,
@@ -54,11 +171,11 @@ class VisitRecorder:
         max_batch: int = 500,
         max_pending: int = 1_000_000,
     ) -> None:
-        self.database = database
-        self.anonymize_ips = anonymize_ips
+        self.writer = VisitWriter(database, anonymize_ips=anonymize_ips)
         self.flush_interval = flush_interval
         self.max_batch = max_batch
         self.max_pending = max_pending
+        self._ids = VisitIds()
         self._pending: deque[RawVisit] = deque()
         self._flush_lock = threading.Lock()
         self._start_lock = threading.Lock()
@@ -66,8 +183,19 @@ class VisitRecorder:
         self._writer_pid: int | None = None
         self._atexit_registered = False
 
+    @property
+    def database(self) -> Database:
+        return self.writer.database
+
+    @database.setter
+    def database(self, database: Database) -> None:
+        self.writer.database = database
+
     # -- the hot path -------------------------------------------------------------------
     def record(self, visit: RawVisit) -> None:
+        if visit.uid is None:  # a retry must not give it another
+            visit = RawVisit(visit.link_id, visit.visited_at, visit.referrer, visit.user_agent,
+                             visit.remote_addr, self._ids.next())  # fmt: skip
         self._pending.append(visit)
         if self._writer_pid != os.getpid():
             self._start_writer()
@@ -95,41 +223,17 @@ class VisitRecorder:
             self.flush()
 
     def flush(self) -> int:
-        """Writes everything pending now; returns how many visits were written.
-
-        Never raises. While the database is unavailable (down, locked, restarting) the visits
-        stay queued, in order, for the next round. When a batch fails otherwise, it is written
-        one visit at a time: visits that fail while others succeed are the data's fault and
-        are dropped with an error log, so one bad visit never blocks the rest; if every one
-        fails the cause is the system's (a missing table, say) and all stay queued.
-        """
+        """Writes everything pending now; returns how many visits were written. Never raises:
+        what cannot be written now stays queued, in order, for the next round."""
         written = 0
         with self._flush_lock:
             while self._pending:
                 batch = self._take_batch()
                 try:
-                    written += self._write(batch)
-                    continue
-                except DatabaseUnavailable as error:
+                    written += self.writer.write(batch)
+                except VisitsNotWritten as error:
                     self._requeue(batch, error)
                     break
-                except Exception:
-                    logger.info("a batch of %d visits failed; writing one by one", len(batch))
-                failed: list[RawVisit] = []
-                for index, visit in enumerate(batch):
-                    try:
-                        written += self._write([visit])
-                    except DatabaseUnavailable as error:
-                        self._requeue(failed + batch[index:], error)
-                        return written
-                    except Exception as error:
-                        failed.append(visit)
-                        last_error = error
-                if failed and len(failed) == len(batch):
-                    self._requeue(failed, last_error)
-                    break
-                for visit in failed:
-                    logger.error("dropped a visit that cannot be written: %r", visit)
         return written
 
     def _requeue(self, batch: list[RawVisit], error: BaseException) -> None:
@@ -159,35 +263,9 @@ class VisitRecorder:
             batch.append(self._pending.popleft())
         return batch
 
-    def _write(self, batch: list[RawVisit]) -> int:
-        described = [self._describe(visit) for visit in batch]
-        with self.database.write() as connection:
-            # Only SQLite reuses ids; elsewhere another host's clock could run behind.
-            return queries.record(
-                connection, described, not_before_creation=self.database.is_sqlite
-            )
-
     def _shed_overflow(self) -> None:
         overflow = len(self._pending) - self.max_pending
         if overflow > 0:
             for _ in range(overflow):
                 self._pending.popleft()
             logger.error("dropped the %d oldest unwritten visits: backlog full", overflow)
-
-    def _describe(self, visit: RawVisit) -> NewVisit:
-        user_agent = clean_header(visit.user_agent, USER_AGENT_MAX_LENGTH)
-        browser, os_family, is_bot = (
-            describe_user_agent(user_agent) if user_agent else (None, None, False)
-        )
-        referrer = clean_header(visit.referrer, REFERRER_MAX_LENGTH)
-        return NewVisit(
-            link_id=visit.link_id,
-            visited_at=visit.visited_at,
-            referrer=referrer,
-            user_agent=user_agent,
-            browser=browser,
-            os=os_family,
-            is_bot=is_bot,
-            ip=client_address(visit.remote_addr, anonymize=self.anonymize_ips),
-            referrer_host=referrer_host(referrer),
-        )
