@@ -313,9 +313,17 @@ def visits_work(name: str | None) -> None:
 
 
 # -- serve --------------------------------------------------------------------------------
-# gunicorn's gthread worker that answers gunicorn's own errors with problem+json (serving.py).
-GUNICORN_WORKER_CLASS = "shortener.serving.ProblemThreadWorker"
-GUNICORN_THREADS = 4
+# gunicorn's workers that answer gunicorn's own errors with problem+json (serving.py). gevent
+# is the default: a slow client holds a greenlet, not one of a few threads (README, "Slow
+# clients").
+WORKER_CLASSES = {
+    "gevent": "shortener.serving.ProblemGeventWorker",
+    "gthread": "shortener.serving.ProblemThreadWorker",
+}
+DEFAULT_WORKER_CLASS = "gevent"
+GUNICORN_WORKER_CLASS = WORKER_CLASSES[DEFAULT_WORKER_CLASS]
+GUNICORN_THREADS = 4  # gthread only
+GEVENT_CONNECTIONS = 1000  # gevent only: connections a worker serves at once
 
 
 def gunicorn_command(
@@ -326,6 +334,7 @@ def gunicorn_command(
     app: str = "wsgi:app",
     access_log: bool = False,
     visit_writer: bool = True,
+    worker_class: str = DEFAULT_WORKER_CLASS,
 ) -> list[str]:
     """The gunicorn command line; the benchmark serves its baseline with the same one (with
     no visit writer: its bare app records nothing)."""
@@ -333,10 +342,13 @@ def gunicorn_command(
         sys.executable, "-m", "gunicorn",
         "--bind", f"{host}:{port}",
         "--workers", str(workers),
-        "--worker-class", GUNICORN_WORKER_CLASS,
-        "--threads", str(GUNICORN_THREADS),
+        "--worker-class", WORKER_CLASSES[worker_class],
         "--no-control-socket",
     ]  # fmt: skip
+    if worker_class == "gthread":
+        command += ["--threads", str(GUNICORN_THREADS)]
+    else:
+        command += ["--worker-connections", str(GEVENT_CONNECTIONS)]
     if visit_writer:
         command += ["--config", "python:shortener.gunicorn_config"]
     if access_log:
@@ -359,13 +371,23 @@ def gunicorn_command(
     default=2,
     show_default=True,
     type=click.IntRange(1, 64),
-    help=f"gunicorn worker processes, each with {GUNICORN_THREADS} threads.",
+    help="gunicorn worker processes.",
+)
+@click.option(
+    "--worker-class",
+    type=click.Choice(list(WORKER_CLASSES)),
+    default=DEFAULT_WORKER_CLASS,
+    show_default=True,
+    help=f"gevent: up to {GEVENT_CONNECTIONS} connections per worker, a slow client holds "
+    f"none of the others up; gthread: {GUNICORN_THREADS} threads per worker.",
 )
 @click.option("--access-log", is_flag=True, help="Log every request to standard output.")
-def serve(host: str, port: int, workers: int, access_log: bool) -> None:
+def serve(host: str, port: int, workers: int, worker_class: str, access_log: bool) -> None:
     """Serve the app with gunicorn on wsgi:app, and one visit-writer process beside the
     workers (restarted if it dies; with SHORTENER_REDIS_URL also a consumer of the stream)."""
-    command = gunicorn_command(host, port, workers, access_log=access_log)
+    command = gunicorn_command(
+        host, port, workers, access_log=access_log, worker_class=worker_class
+    )
     click.echo("exec: " + " ".join(command[2:]), err=True)
     sys.stdout.flush()
     os.execv(sys.executable, command)

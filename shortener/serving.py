@@ -1,4 +1,5 @@
-"""The gunicorn worker ``shortener serve`` runs: gunicorn's gthread worker, with two changes.
+"""The gunicorn workers ``shortener serve`` runs: gunicorn's gevent worker (the default) or its
+gthread worker, each with these changes.
 
 - What gunicorn refuses itself, before the app runs (a request line or headers too large, a
   request that is not HTTP), is answered with problem+json like every other error, instead of
@@ -22,6 +23,7 @@ from http import HTTPStatus
 
 from gunicorn import util
 from gunicorn.http.errors import NoMoreData, ParseException
+from gunicorn.workers.ggevent import GeventWorker
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.exceptions import BadRequest, ClientDisconnected
 
@@ -33,8 +35,9 @@ _GUNICORN_STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
 _GUNICORN_MESSAGE = re.compile(r"</h1>\s*(.*?)\s*</body>", re.DOTALL)
 
 
-class ProblemThreadWorker(ThreadWorker):
-    """gunicorn's ``gthread`` worker that answers its own errors as problem+json."""
+class ProblemAnswers:
+    """Mixed into a gunicorn worker: its own errors are answered as problem+json, and the app
+    runs under CloseAfterUnreadBody."""
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
@@ -78,6 +81,15 @@ class ProblemThreadWorker(ThreadWorker):
                 else ("The request is not valid HTTP/1.1.")
             )
         return message or HTTPStatus(status).phrase + "."
+
+
+class ProblemGeventWorker(ProblemAnswers, GeventWorker):
+    """gunicorn's ``gevent`` worker (the default of ``shortener serve``): a connection is a
+    greenlet, so a client that sends its request slowly holds a few KiB, not a thread."""
+
+
+class ProblemThreadWorker(ProblemAnswers, ThreadWorker):
+    """gunicorn's ``gthread`` worker: a connection being read holds one of its threads."""
 
 
 def problem_bytes(status: int, detail: str) -> bytes:
