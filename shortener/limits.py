@@ -31,6 +31,7 @@ from limits.errors import StorageError
 from limits.strategies import RateLimiter
 
 from . import docs
+from .metrics import RATE_LIMITED
 from .problems import is_api_path, problem_response
 from .settings import ConfigurationError, Settings
 
@@ -137,6 +138,7 @@ class RateLimits:
         }
 
     def _refuse(self, counted: _Counted, reason: str) -> Response:
+        RATE_LIMITED.labels(counted.identifiers[1]).inc()  # api, auth-fail or not-found
         headers = self._safely(lambda: self._headers(counted)) or {
             "RateLimit-Limit": str(counted.limit.amount),
             "RateLimit-Remaining": "0",
