@@ -92,13 +92,20 @@ def _verify_password(username: str, password: str) -> Credential | None:
     """The verified credential becomes Flask-HTTPAuth's ``current_user()``."""
     services = current_app.extensions["shortener"]
     user = services.users.authenticate(username or "", password or "")
-    return None if user is None else Credential(user, scopes_of(user), None)
+    if user is None:
+        return None
+    limits = current_app.extensions["shortener.limits"]
+    limits.identified("user", user.id, user.password_hash)  # 429 past the limit
+    return Credential(user, scopes_of(user), None)
 
 
 @token_auth.verify_token
 def _verify_token(token: str) -> Credential | None:
     use = current_app.extensions["shortener"].tokens.authenticate(token)
-    return None if use is None else Credential(use.user, use.scopes, use.token_id)
+    if use is None:
+        return None
+    current_app.extensions["shortener.limits"].identified("token", use.token_id, token)
+    return Credential(use.user, use.scopes, use.token_id)
 
 
 def _roles(credential: Credential) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ origin is answered here, before authentication and rate limits, with the route's
 from __future__ import annotations
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import NotFound
 
 from . import docs
 from .problems import is_api_path
@@ -88,9 +89,23 @@ class ApiHeaders:
         return response
 
 
+def refuse_encoded_slashes() -> None:
+    """``/api%2fv1.0%2flinks`` is one path segment, not three: 404. Werkzeug decodes ``%2F``
+    to ``/`` before routing, so the raw path (``RAW_URI``, set by gunicorn and Werkzeug) is
+    checked; no route has a segment that may hold a slash (a slug never does). A ``%2F`` in
+    the query string is fine."""
+    environ = request.environ
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw and "%2" in raw:
+        path = raw.partition("?")[0]
+        if "%2f" in path.lower():
+            raise NotFound()
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     """Registered before the rate limits: a preflight is answered without being counted, and
     this after_request runs last, so a 429 gets these headers too."""
+    app.before_request(refuse_encoded_slashes)
     api_headers = ApiHeaders(settings)
     if api_headers.cors:  # otherwise there is no preflight to answer, and nothing to run
         app.before_request(api_headers.before_request)

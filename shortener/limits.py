@@ -1,9 +1,13 @@
 """Rate limits: Flask-Limiter's storage and strategy, applied by one before and one after hook.
 
 - ``API_RATE_LIMIT`` counts every request under /api/ except the root and the Swagger UI page
-  with its static files (docs.py), per credential (a SHA-256 of the ``Authorization`` header,
-  so one credential shares one count in every worker) or, without credentials, per client
-  address.
+  with its static files (docs.py). A request to an operation that needs credentials, sent
+  with an ``Authorization`` header, is counted once it is authenticated, per identity: the
+  user (every password of theirs, however the header is spelt: ``Bearer  T``, ``bearer T``)
+  or the API token. Counting the header itself would give every spelling of one credential
+  an allowance of its own. A request that fails to authenticate is counted by
+  ``AUTH_FAIL_LIMIT`` instead; every other request (no credentials, a public operation, an
+  unknown route) per client address.
 - ``AUTH_FAIL_LIMIT`` counts ``401`` answers under /api/ per client address; once it is used
   up, every /api/ request from that address answers ``429`` until the window ends.
 - ``NOT_FOUND_LIMIT`` counts ``404`` answers of ``/<slug>`` per client address and turns only
@@ -31,8 +35,9 @@ from limits.errors import StorageError
 from limits.strategies import RateLimiter
 
 from . import docs
-from .metrics import RATE_LIMITED
+from .declarations import declared_operation
 from .problems import is_api_path, problem_response
+from .services.errors import ShortenerError
 from .settings import ConfigurationError, Settings
 
 NAMESPACE = "shortener"  # first part of every key, for a Redis shared with other programs
@@ -43,6 +48,16 @@ REDIS_TIMEOUT_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
 STORAGE_WARNING_INTERVAL = 10.0
 
 T = TypeVar("T")
+
+
+class RateLimited(ShortenerError):
+    """A limit is used up: raised once an identity is known (see ``RateLimits.identified``)."""
+
+    status = 429
+    title = "Too Many Requests"
+
+    def response(self) -> Response:
+        return problem_response(429, detail=self.detail, headers=self.headers)
 
 
 @dataclass(frozen=True)
@@ -98,12 +113,31 @@ class RateLimits:
             return self._refuse(failures, "Too many failed authentications from your address.")
         if request.endpoint == API_ROOT_ENDPOINT or request.blueprint == docs.BLUEPRINT_NAME:
             return None
-        who = _credential_key() or f"address:{address}"
-        counted = _Counted(self.api, (NAMESPACE, "api", who))
+        if "Authorization" in request.headers and _needs_credentials():
+            g.shortener_identity_pending = True  # counted by identified(), or as a 401
+            return None
+        counted = _Counted(self.api, (NAMESPACE, "api", f"address:{address}"))
+        refused = self._count(counted, "Too many requests from your address.")
+        return refused.response() if refused else None
+
+    def identified(self, kind: str, identity: int, unique: str) -> None:
+        """Called once the request's credential is verified: counts it for the identity
+        (``user`` and its id for a password, ``token`` and its id for a token), and raises
+        RateLimited past the limit. Ids repeat from one database to the next, and a Redis may
+        be shared by several, so the key also holds a digest of ``unique`` (the user's salted
+        password hash, or the token): never a credential itself."""
+        if not g.pop("shortener_identity_pending", False):
+            return  # not a counted request (the root, the docs), or counted already
+        digest = hashlib.sha256(unique.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        counted = _Counted(self.api, (NAMESPACE, "api", f"{kind}:{identity}:{digest}"))
+        refused = self._count(counted, "Too many requests from these credentials.")
+        if refused:
+            raise refused
+
+    def _count(self, counted: _Counted, reason: str) -> RateLimited | None:
         allowed = self._safely(lambda: self.strategy.hit(counted.limit, *counted.identifiers))
         if allowed is False:
-            whose = "these credentials" if who.startswith("credential:") else "your address"
-            return self._refuse(counted, f"Too many requests from {whose}.")
+            return self._refusal(counted, reason)
         if allowed:
             g.shortener_rate_limit = counted
         return None
@@ -138,7 +172,9 @@ class RateLimits:
         }
 
     def _refuse(self, counted: _Counted, reason: str) -> Response:
-        RATE_LIMITED.labels(counted.identifiers[1]).inc()  # api, auth-fail or not-found
+        return self._refusal(counted, reason).response()
+
+    def _refusal(self, counted: _Counted, reason: str) -> RateLimited:
         headers = self._safely(lambda: self._headers(counted)) or {
             "RateLimit-Limit": str(counted.limit.amount),
             "RateLimit-Remaining": "0",
@@ -146,9 +182,8 @@ class RateLimits:
         }
         retry_after = max(1, int(headers["RateLimit-Reset"]))
         headers["Retry-After"] = str(retry_after)
-        return problem_response(
-            429,
-            detail=f"{reason} The limit is {_describe(counted.limit)}; "
+        return RateLimited(
+            f"{reason} The limit is {_describe(counted.limit)}; "
             f"try again in {retry_after} seconds.",
             headers=headers,
         )
@@ -172,13 +207,12 @@ def _client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def _credential_key() -> str | None:
-    """A digest of the whole Authorization header: the credential itself is never stored."""
-    header = request.headers.get("Authorization")
-    if not header:
-        return None
-    digest = hashlib.sha256(header.encode("utf-8", "surrogateescape")).hexdigest()
-    return f"credential:{digest}"
+def _needs_credentials() -> bool:
+    """Whether the request goes to an operation that authenticates (so it is counted for its
+    identity, or as a failed authentication)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    declared = declared_operation(view, request.method) if view is not None else None
+    return declared is not None and declared.authenticated
 
 
 def _describe(limit: RateLimitItem) -> str:

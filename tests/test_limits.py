@@ -9,7 +9,6 @@ that counts uses addresses and passwords of its own.
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import os
 import secrets
@@ -395,12 +394,12 @@ def test_workers_share_counts_through_redis_not_through_memory(make_limited_app,
         assert fifth.headers["RateLimit-Remaining"] == "1"
         return
     assert_too_many(fifth, 4)
-    # What Redis holds is a SHA-256 of the Authorization header, never the credential.
+    # What Redis holds is the user's id (the authenticated identity), never the credential.
     header = "Basic " + base64.b64encode(f"{alice[0]}:{alice[1]}".encode()).decode()
     with redis.Redis.from_url(storage_uri) as store:
         keys = [key.decode() for key in store.scan_iter("*LIMITER/shortener/*")]
-    digest = hashlib.sha256(header.encode()).hexdigest()
-    assert any(digest in key for key in keys), keys
+    user_id = first.extensions["shortener"].users.get(OPERATOR, alice[0]).id
+    assert any(f"/shortener/api/user:{user_id}:" in key for key in keys), keys
     secret_forms = (alice[1], header.split()[1], header.split()[1].rstrip("="))
     assert not any(secret in key for key in keys for secret in secret_forms)
 

@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -45,7 +46,36 @@ class CredentialCache:
         self._ttl = ttl_seconds
         self._max_entries = max_entries
         self._entries: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self._flights: dict[tuple[bytes, str | None], _Flight] = {}
         self._lock = threading.Lock()
+
+    def verify_once(
+        self, username: str, password: str, stored_hash: str | None, verify: Callable[[], bool]
+    ) -> bool:
+        """``verify()``, run by one thread at a time for a given credential (single flight):
+        the others wait for its result instead of each hashing the same password at once
+        (scrypt takes 32 MiB a time). Only credentials being verified right now are tracked,
+        so the table never holds more entries than there are threads."""
+        key = (self._digest(username, password), stored_hash)
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if leader:
+                flight = self._flights[key] = _Flight()
+        if not leader:
+            flight.done.wait()
+            if flight.verified is not None:
+                return flight.verified
+            return verify()  # the leader failed with an error: try for ourselves
+        try:
+            flight.verified = verify()
+            if flight.verified and stored_hash is not None:
+                self.remember(username, password, stored_hash)
+            return flight.verified
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
 
     def _digest(self, username: str, password: str) -> bytes:
         message = username.encode() + b"\x00" + password.encode("utf-8", "surrogatepass")
@@ -79,3 +109,13 @@ class CredentialCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+class _Flight:
+    """One verification in progress, and its result for those who waited."""
+
+    __slots__ = ("done", "verified")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.verified: bool | None = None

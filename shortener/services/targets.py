@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 import unicodedata
 from collections.abc import Iterable
 from urllib.parse import SplitResult, quote, urlsplit
@@ -28,6 +29,10 @@ _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ASCII_HOST = re.compile(r"[a-z0-9._~!$&()*+,;=-]+")
 _MAX_LABEL = 63
 _MAX_HOST = 253
+# A host browsers read as an IPv4 address: one to four dot-separated numbers, each decimal,
+# octal (leading 0) or hex (0x), as inet_aton takes them: 127.1, 2130706433, 0x7f000001.
+_NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?")
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class TargetRejected(ValueError):
@@ -52,7 +57,7 @@ def normalize_target(raw: str, *, max_length: int, own_hosts: Iterable[str] = ()
     if "@" in parts.netloc:
         raise TargetRejected("Must not contain a user name or password.")
     host = _ascii_host(parts)
-    if host.lower().rstrip(".") in {own.lower().rstrip(".") for own in own_hosts if own}:
+    if _is_own_host(host, own_hosts):
         raise TargetRejected("Must not point at this shortener (it would redirect to itself).")
     normalized = SplitResult(
         scheme,
@@ -124,3 +129,48 @@ def _netloc(parts: SplitResult, ascii_host: str) -> str:
         return parts.netloc
     port = f":{parts.port}" if parts.port is not None else ""
     return f"{ascii_host}{port}"
+
+
+def _is_own_host(host: str, own_hosts: Iterable[str]) -> bool:
+    """Whether ``host`` names one of ``own_hosts`` under any spelling: the same name, the same
+    address however written, or a loopback one (``localhost``, ``127.1``, ``[::1]``) when the
+    shortener itself is served on loopback. Names are never looked up in DNS."""
+    name = host.lower().rstrip(".")
+    address = _address_of(name)
+    for own in own_hosts:
+        if not own:
+            continue
+        own_name = own.lower().strip("[]").rstrip(".")
+        if name == own_name:
+            return True
+        own_address = _address_of(own_name)
+        if address is not None and address == own_address:
+            return True
+        if _is_loopback(name, address) and _is_loopback(own_name, own_address):
+            return True
+    return False
+
+
+def _address_of(host: str) -> _Address | None:
+    """The address a host spells, normalized (an IPv4-mapped IPv6 address is its IPv4), or
+    None for a name."""
+    if ":" in host:
+        try:
+            address = ipaddress.IPv6Address(host.strip("[]"))
+        except ValueError:
+            return None
+        return address.ipv4_mapped or address
+    if not _NUMERIC_HOST.fullmatch(host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".") or "x"))
+    except OSError:  # e.g. a part out of range: not an address browsers would reach
+        return None
+
+
+def _is_loopback(name: str, address: _Address | None) -> bool:
+    """This machine: localhost and its subdomains (RFC 6761), a loopback address, or the
+    unspecified address (connecting to 0.0.0.0 reaches this machine)."""
+    if address is not None:
+        return address.is_loopback or address.is_unspecified
+    return name == "localhost" or name.endswith(".localhost")

@@ -32,10 +32,12 @@ class UserService:
             user = user_queries.find_by_name(connection, username)
         if user is not None and self.credentials.hit(username, password, user.password_hash):
             return user
-        if not self.hasher.verify(user.password_hash if user else None, password):
-            return None
-        self.credentials.remember(username, password, user.password_hash)
-        return user
+        stored_hash = user.password_hash if user else None
+        # Single flight: threads presenting the same credential at once share one hash.
+        verified = self.credentials.verify_once(
+            username, password, stored_hash, lambda: self.hasher.verify(stored_hash, password)
+        )
+        return user if verified else None
 
     def create(
         self, actor: UserRecord, *, username: str, password: str, is_admin: bool = False
