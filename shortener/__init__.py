@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import docs, health, http_headers, limits, problems, redirects, resources
+from . import docs, health, http_headers, limits, metrics, problems, redirects, resources
 from .services import build_services
 from .services.slugs import ALWAYS_RESERVED
 from .settings import DEFAULTS, Settings
@@ -45,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     redirects.init_app(app)
     health.init_app(app)
     docs.init_app(app)
+    metrics.init_app(app)
     # Order matters: CORS preflights are answered before the rate limits count them, and
     # (after_request hooks run in reverse) the API headers go on whatever the limits answered.
     http_headers.init_app(app, settings)
@@ -67,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         redis_url=settings.redis_url,
         visit_stream=settings.visit_stream,
     )
+    metrics.install(app)  # outside the fast redirect: counts its answers too
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)

@@ -9,11 +9,11 @@ import sys
 from datetime import timedelta
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo
 from marshmallow import Schema, ValidationError
 
-from . import create_app
+from . import create_app, metrics
 from .schemas.tokens import TokenSchema
 from .schemas.users import UserChangeSchema, UserSchema
 from .services.actors import OPERATOR, utcnow
@@ -390,4 +390,7 @@ def serve(host: str, port: int, workers: int, worker_class: str, access_log: boo
     )
     click.echo("exec: " + " ".join(command[2:]), err=True)
     sys.stdout.flush()
-    os.execv(sys.executable, command)
+    # Counts of every process (workers, visit writer) in files of this server's own; gunicorn
+    # keeps this process's pid, which names the directory.
+    counts = metrics.prepare_multiprocess_dir(Flask("shortener").instance_path)
+    os.execve(sys.executable, command, {**os.environ, metrics.MULTIPROCESS_DIR: str(counts)})

@@ -33,6 +33,12 @@ def worker_exit(server, worker) -> None:
         services.recorder.close()
 
 
+def child_exit(server, worker) -> None:
+    from shortener.metrics import process_ended
+
+    process_ended(worker.pid)  # its live gauges no longer count
+
+
 def on_exit(server) -> None:
     if _supervisor is not None:
         _supervisor.stop()

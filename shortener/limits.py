@@ -36,6 +36,7 @@ from limits.strategies import RateLimiter
 
 from . import docs
 from .declarations import declared_operation
+from .metrics import RATE_LIMITED
 from .problems import is_api_path, problem_response
 from .services.errors import ShortenerError
 from .settings import ConfigurationError, Settings
@@ -175,6 +176,7 @@ class RateLimits:
         return self._refusal(counted, reason).response()
 
     def _refusal(self, counted: _Counted, reason: str) -> RateLimited:
+        RATE_LIMITED.labels(counted.identifiers[1]).inc()  # api, auth-fail or not-found
         headers = self._safely(lambda: self._headers(counted)) or {
             "RateLimit-Limit": str(counted.limit.amount),
             "RateLimit-Remaining": "0",

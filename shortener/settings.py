@@ -7,6 +7,7 @@ when they can be, so ``SHORTENER_SLUG_LENGTH=9`` is the integer 9).
 from __future__ import annotations
 
 import functools
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "CORS_ORIGINS": "",
     "REQUIRE_IF_MATCH": False,
+    "METRICS_ALLOW": "127.0.0.0/8,::1/128",
 }
 
 
@@ -76,6 +78,8 @@ class Settings:
     cors_origins: tuple[str, ...]
     # PUT, PATCH and DELETE of an existing link, user or token need If-Match (else 428).
     require_if_match: bool
+    # Who may read GET /metrics (everyone else gets 404).
+    metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
     @functools.cached_property
     def redirect_cache_control(self) -> str:
@@ -113,7 +117,24 @@ class Settings:
             ratelimit_storage_uri=_storage_uri(config, "RATELIMIT_STORAGE_URI"),
             cors_origins=_origins(config, "CORS_ORIGINS"),
             require_if_match=_boolean(config, "REQUIRE_IF_MATCH"),
+            metrics_allow=_networks(config, "METRICS_ALLOW"),
         )
+
+
+def _networks(
+    config: Mapping[str, Any], key: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """CIDR networks separated by commas or spaces (``127.0.0.0/8,::1/128``); a bare address is
+    a network of one; empty: none."""
+    value = config.get(key)
+    items = value.replace(",", " ").split() if isinstance(value, str) else None
+    try:
+        return tuple(ipaddress.ip_network(item) for item in items)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"SHORTENER_{key} must be networks in CIDR notation such as 127.0.0.0/8, separated "
+            f"by commas or spaces, not {value!r}."
+        ) from None
 
 
 def _text(config: Mapping[str, Any], key: str) -> str:

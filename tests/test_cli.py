@@ -467,7 +467,7 @@ def test_gunicorn_command_serves_wsgi_app():
 def exec_calls(monkeypatch):
     """Records what ``serve`` would exec instead of replacing the test process."""
     calls: list[tuple[str, list[str]]] = []
-    monkeypatch.setattr(cli.os, "execv", lambda path, args: calls.append((path, list(args))))
+    monkeypatch.setattr(cli.os, "execve", lambda path, args, env: calls.append((path, list(args))))
     return calls
 
 

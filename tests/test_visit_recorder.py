@@ -1,4 +1,5 @@
-"""VisitRecorder: buffered visit writes that never slow or fail a redirect (issue 3).
+"""VisitRecorder: buffered visit writes that never slow or fail a redirect (issue 3), and the
+hand-over of shortener serve's workers to the visit writer (issue 8).
 
 Faults are real: a database without tables, a renamed table, a server that is not there, and
 SQLite's write lock held by another connection.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 import sqlite3
 import threading
 import time
@@ -17,8 +19,11 @@ import pytest
 from conftest import PASSWORD, make_app
 from sqlalchemy import text, update
 
+from shortener.services import visit_handover
 from shortener.services.actors import OPERATOR
+from shortener.services.visit_handover import HandOverRecorder
 from shortener.services.visits import RawVisit, VisitRecorder
+from shortener.settings import ConfigurationError
 from shortener.storage import Database
 from shortener.storage.tables import links
 
@@ -412,3 +417,94 @@ def test_when_every_visit_fails_they_all_stay_queued(app, client, alice):
     assert recorder.flush() == 0
     assert recorder.pending == 2
     recorder._pending.clear()
+
+
+# -- the hand-over of shortener serve's workers (services/visit_handover.py) ---------------
+
+
+def test_a_handed_over_visit_arrives_whole_with_its_uid():
+    sending, receiving = visit_handover.make_channel()
+    try:
+        recorder = HandOverRecorder(sending, max_buffered=100)
+        visit = raw(7, referrer="https://r.example/é", user_agent="curl/8\n")
+        recorder.record(visit)
+        recorder.record(visit)
+        first, second = (visit_handover.decode(receiving.recv(65536)) for _ in range(2))
+        assert first.uid and second.uid and first.uid != second.uid
+        assert dataclasses.replace(first, uid=None) == visit
+        assert recorder.pending == 0
+    finally:
+        sending.close()
+        receiving.close()
+
+
+def test_a_full_socket_keeps_visits_in_a_bounded_buffer_then_sends_them(caplog):
+    """The writer takes nothing: the socket fills, then the worker's buffer up to its bound
+    (the oldest dropped, with an error log), and the redirect never waits. Once the writer
+    reads again, the buffered visits go through, several a datagram."""
+    sending, receiving = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sending.setblocking(False)
+    sending.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    try:
+        recorder = HandOverRecorder(sending, max_buffered=100)
+        recorder._start_sender = lambda: None  # flushed by hand below
+        with caplog.at_level(logging.ERROR, logger="shortener.services.visit_handover"):
+            for n in range(400):
+                recorder.record(raw(1, referrer=f"https://r{n}.example/"))
+        assert recorder.pending == 100
+        assert recorder.dropped > 0
+        assert "dropped" in caplog.text
+        receiving.setblocking(False)
+        received = []
+        while recorder.pending:
+            try:
+                while True:
+                    received.extend(receiving.recv(1 << 17).split(b"\n"))
+            except BlockingIOError:
+                pass
+            recorder.flush()
+        try:
+            while True:
+                received.extend(receiving.recv(1 << 17).split(b"\n"))
+        except BlockingIOError:
+            pass
+        referrers = [visit_handover.decode(line).referrer for line in received]
+        assert referrers[-100:] == [f"https://r{n}.example/" for n in range(300, 400)]
+        assert len(referrers) + recorder.dropped == 400
+    finally:
+        sending.close()
+        receiving.close()
+
+
+def test_with_the_writer_end_closed_visits_wait_in_the_buffer():
+    sending, receiving = visit_handover.make_channel()
+    receiving.close()
+    try:
+        recorder = HandOverRecorder(sending, max_buffered=10)
+        recorder._start_sender = lambda: None
+        recorder.record(raw(1))
+        assert recorder.pending == 1
+        assert recorder.flush() == 0
+        assert recorder.pending == 1
+    finally:
+        sending.close()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"", b"not json", b"[1, 2]", b'["u", "1", 0, null, null, null]',
+     b'["u", 1, 0, 5, null, null]', b'{"uid": "u"}'],
+)  # fmt: skip
+def test_a_record_that_is_not_a_visit_is_refused(line):
+    with pytest.raises((ValueError, TypeError)):
+        visit_handover.decode(line)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("REDIS_URL", "http://127.0.0.1:6379"), ("REDIS_URL", 5), ("VISIT_BUFFER", 10),
+     ("VISIT_BUFFER", "many"), ("VISIT_CLAIM_IDLE", 0), ("VISIT_STREAM", "")],
+)  # fmt: skip
+def test_visit_settings_are_checked(database_url, key, value):
+    with pytest.raises(ConfigurationError, match=f"SHORTENER_{key}"):
+        make_app(database_url, **{key: value})

@@ -16,6 +16,7 @@ Redis that does not answer.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -96,6 +97,7 @@ class HandOverRecorder:
         self._stop = threading.Event()
         self._sender_pid: int | None = None
         self._dropped_logged_at = 0.0
+        self._datagram_limit = MAX_DATAGRAM
 
     # -- the hot path -------------------------------------------------------------------
     def record(self, visit: RawVisit) -> None:
@@ -160,18 +162,22 @@ class HandOverRecorder:
             with self._lock:
                 if not self._buffered:
                     return sent
-                lines, size = [], 0
-                while self._buffered and size + len(self._buffered[0]) < MAX_DATAGRAM:
+                lines = [self._buffered.popleft()]
+                size = len(lines[0]) + 1
+                while self._buffered and size + len(self._buffered[0]) < self._datagram_limit:
                     line = self._buffered.popleft()
                     lines.append(line)
                     size += len(line) + 1
-                if not lines:  # one line larger than a datagram: cannot be a visit we made
-                    self._buffered.popleft()
-                    continue
                 try:
                     self.channel.send(b"\n".join(lines))
-                except OSError:
+                except OSError as error:
                     self._buffered.extendleft(reversed(lines))
+                    if error.errno == errno.EMSGSIZE and len(lines) > 1:
+                        self._datagram_limit //= 2  # a small socket buffer: fewer a datagram
+                        continue
+                    if error.errno == errno.EMSGSIZE:  # one line: not a visit we could send
+                        self._buffered.popleft()
+                        continue
                     return sent
             sent += len(lines)
 

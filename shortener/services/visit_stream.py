@@ -16,10 +16,6 @@ from __future__ import annotations
 import logging
 import time
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
 logger = logging.getLogger(__name__)
 
 GROUP = "shortener-visit-writers"
@@ -28,8 +24,14 @@ REDIS_TIMEOUT = 0.25
 REDIS_PAUSE = 1.0
 
 
-def client(url: str, *, timeout: float | None = REDIS_TIMEOUT) -> redis.Redis:
-    """No retries of its own: every caller has a way around a Redis that fails."""
+def client(url: str, *, timeout: float | None = REDIS_TIMEOUT):
+    """No retries of its own: every caller has a way around a Redis that fails. Imported
+    here, not at the top: gunicorn's master imports this module, and a gevent worker must
+    patch sockets before redis (and the ssl it imports) is loaded."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     return redis.Redis.from_url(
         url,
         socket_timeout=timeout,
@@ -43,8 +45,11 @@ class StreamProducer:
     """The request worker's side: ``add`` is True once Redis has the visit."""
 
     def __init__(self, url: str, key: str) -> None:
+        import redis
+
         self.key = key
         self._redis = client(url)
+        self._errors = redis.RedisError
         self._paused_until = 0.0
 
     def add(self, payload: bytes) -> bool:
@@ -52,7 +57,7 @@ class StreamProducer:
             return False
         try:
             self._redis.xadd(self.key, {FIELD: payload})
-        except redis.RedisError as error:
+        except self._errors as error:
             if time.monotonic() >= self._paused_until:
                 logger.warning(
                     "Redis did not take a visit (%s); handing visits over locally for %.0f s",
@@ -81,10 +86,12 @@ class StreamConsumer:
     def _ensure_group(self) -> None:
         if self._group_ready:
             return
+        from redis import ResponseError
+
         try:
             # From the stream's start: visits added before any consumer ran are written too.
             self._redis.xgroup_create(self.key, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as error:
+        except ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
         self._group_ready = True

@@ -7,3 +7,9 @@ class DuplicateKey(Exception):
 
 class DatabaseUnavailable(Exception):
     """The database could not be reached or stayed locked past the busy timeout."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        from ..metrics import DATABASE_ERRORS  # here: metrics imports the layers above
+
+        DATABASE_ERRORS.inc()
