@@ -9,7 +9,17 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import docs, health, http_headers, limits, metrics, problems, redirects, resources
+from . import (
+    docs,
+    fast_redirect,
+    health,
+    http_headers,
+    limits,
+    metrics,
+    problems,
+    redirects,
+    resources,
+)
 from .services import build_services
 from .services.slugs import ALWAYS_RESERVED
 from .settings import DEFAULTS, Settings
@@ -51,28 +61,40 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     http_headers.init_app(app, settings)
     limits.init_app(app, settings)
 
+    database = Database(
+        settings.database_url,
+        lock_timeout_ms=settings.lock_timeout_ms,
+        database_timeout_ms=settings.database_timeout_ms,
+        statement_timeout_ms=settings.statement_timeout_ms,
+    )
     app.extensions["shortener"] = build_services(
-        Database(
-            settings.database_url,
-            lock_timeout_ms=settings.lock_timeout_ms,
-            database_timeout_ms=settings.database_timeout_ms,
-            statement_timeout_ms=settings.statement_timeout_ms,
-        ),
+        database,
         slug_length=settings.slug_length,
         max_target_length=settings.max_target_length,
         reserved_slugs=ALWAYS_RESERVED | _top_level_paths(app),
         password_hash_method=settings.password_hash_method,
         anonymize_ips=settings.anonymize_ips,
         visit_flush_interval=settings.visit_flush_interval,
+        link_changes_file=settings.link_changes_file or _link_changes_file(app, database),
+        link_cache_size=settings.link_cache_size,
         visit_buffer=settings.visit_buffer,
         redis_url=settings.redis_url,
         visit_stream=settings.visit_stream,
     )
+    fast_redirect.install(app)  # inside ProxyFix: it sees the corrected client address
     metrics.install(app)  # outside the fast redirect: counts its answers too
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     return app
+
+
+def _link_changes_file(app: Flask, database: Database) -> str:
+    """Where every process of this host finds the counter of link changes: next to a SQLite
+    database file (every process that uses it finds it there), else in the instance folder."""
+    if database.sqlite_path is not None:
+        return database.sqlite_path + ".link-changes"
+    return os.path.join(app.instance_path, "link-changes")
 
 
 def _top_level_paths(app: Flask) -> frozenset[str]:

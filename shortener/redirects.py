@@ -1,16 +1,19 @@
 """GET and HEAD /<slug>: the hot path, a plain Flask view rather than a Resource.
 
+Found links are answered before Flask, by fast_redirect.py, with the same answer; this view
+serves what the fast path hands on (unknown slugs, unusual requests) and documents the
+operation.
+
 One indexed read finds the target; the visit is handed to the in-memory VisitRecorder, so no
 database write, lock or failure can slow or fail a redirect.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, Flask, Response, current_app, redirect, request, url_for
 
 from .declarations import PUBLIC, described
+from .fast_redirect import resolved
 from .services.errors import NotFound
 from .services.visits import RawVisit
 
@@ -52,9 +55,9 @@ def home() -> Response:
 @described("HEAD", "checkLink", "Where a short link points, without a visit", **_FOLLOW)
 def follow(slug: str) -> Response:
     services = current_app.extensions["shortener"]
-    # Stamped before the lookup: a visit is never older than the link it resolved to.
-    visited_at = datetime.now(UTC)
-    found = services.links.resolve(slug)
+    # Stamped before the lookup: a visit is never older than the link it resolved to. The
+    # same lookup as the fast path's (fast_redirect.py), or the one it made for this request.
+    visited_at, found = resolved(request.environ, services.links, slug)
     if found is None:
         raise NotFound(f"There is no short link '{slug}'.")
     if request.method == "GET":  # HEAD records nothing

@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "CORS_ORIGINS": "",
     "REQUIRE_IF_MATCH": False,
     "METRICS_ALLOW": "127.0.0.0/8,::1/128",
+    "LINK_CACHE_SIZE": 100_000,
+    "LINK_CHANGES_FILE": None,
 }
 
 
@@ -80,6 +82,10 @@ class Settings:
     require_if_match: bool
     # Who may read GET /metrics (everyone else gets 404).
     metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    # Links each worker keeps in memory for the redirect (0: every redirect reads the database).
+    link_cache_size: int
+    # The host's counter of link changes (services/link_cache.py); None: the default place.
+    link_changes_file: str | None
 
     @functools.cached_property
     def redirect_cache_control(self) -> str:
@@ -118,6 +124,8 @@ class Settings:
             cors_origins=_origins(config, "CORS_ORIGINS"),
             require_if_match=_boolean(config, "REQUIRE_IF_MATCH"),
             metrics_allow=_networks(config, "METRICS_ALLOW"),
+            link_cache_size=_integer(config, "LINK_CACHE_SIZE", 0, 10_000_000),
+            link_changes_file=_optional_text(config, "LINK_CHANGES_FILE"),
         )
 
 
@@ -142,6 +150,12 @@ def _text(config: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"SHORTENER_{key} must be a non-empty string, not {value!r}.")
     return value
+
+
+def _optional_text(config: Mapping[str, Any], key: str) -> str | None:
+    if config.get(key) in (None, ""):
+        return None
+    return _text(config, key)
 
 
 def _integer(config: Mapping[str, Any], key: str, low: int, high: int) -> int:

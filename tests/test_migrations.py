@@ -15,7 +15,15 @@ from sqlalchemy import insert, inspect, select, text
 from shortener.storage import Database, DuplicateKey, migrations
 from shortener.storage.tables import links, metadata, users
 
-APP_TABLES = {"users", "links", "visits", "visit_rollups", "api_tokens", "idempotency_keys"}
+APP_TABLES = {
+    "users",
+    "links",
+    "visits",
+    "visit_rollups",
+    "api_tokens",
+    "idempotency_keys",
+    "link_changes",
+}
 
 
 @pytest.fixture

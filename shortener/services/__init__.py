@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..storage import Database
 from .idempotency import IdempotencyService
+from .link_cache import LinkChanges
 from .links import LinkService
 from .passwords import PasswordHasher
 from .stats import VisitService
@@ -28,6 +29,7 @@ class Services:
 
     def close(self) -> None:
         """Writes buffered visits, then releases database connections."""
+        self.links.close()
         self.recorder.close()
         self.database.dispose()
 
@@ -41,10 +43,13 @@ def build_services(
     password_hash_method: str,
     anonymize_ips: bool,
     visit_flush_interval: float,
+    link_changes_file: str,
+    link_cache_size: int = 0,
     visit_buffer: int = 10_000,
     redis_url: str | None = None,
     visit_stream: str = "shortener:visits",
 ) -> Services:
+    link_changes = LinkChanges(database, link_changes_file)
     return Services(
         database=database,
         links=LinkService(
@@ -52,8 +57,12 @@ def build_services(
             slug_length=slug_length,
             max_target_length=max_target_length,
             reserved_slugs=reserved_slugs,
+            changes=link_changes,
+            cache_size=link_cache_size,
         ),
-        users=UserService(database, hasher=PasswordHasher(password_hash_method)),
+        users=UserService(
+            database, hasher=PasswordHasher(password_hash_method), link_changes=link_changes
+        ),
         tokens=TokenService(database),
         visits=VisitService(database),
         recorder=_recorder(

@@ -12,6 +12,7 @@ from ..storage import link_queries as queries
 from ..storage.records import LinkRecord, Redirect, UserRecord
 from .actors import can_see_owner, utcnow
 from .errors import NotFound, SlugSpaceExhausted, SlugTaken
+from .link_cache import LinkCache, LinkChanges
 from .pagination import Page, decode_cursor, paginate
 from .preconditions import NO_PRECONDITION, Precondition, entity_tag
 from .slugs import generate_slug, is_well_formed
@@ -48,19 +49,28 @@ class LinkService:
         slug_length: int,
         max_target_length: int,
         reserved_slugs: Iterable[str],
+        changes: LinkChanges,
+        cache_size: int = 0,
     ) -> None:
         self.database = database
         self.slug_length = slug_length
         self.max_target_length = max_target_length
         self.reserved_slugs = frozenset(slug.lower() for slug in reserved_slugs)
-        self._resolve = queries.Resolver(database)
+        self.changes = changes
+        resolver = queries.Resolver(database)
+        self.cache = LinkCache(resolver, changes, size=cache_size) if cache_size else None
+        self._lookup = self.cache.get if self.cache is not None else resolver
 
     # -- the hot path -------------------------------------------------------------------
     def resolve(self, slug: str) -> Redirect | None:
-        """Where a slug points: one indexed read. Visits are recorded by the VisitRecorder."""
+        """Where a slug points: the worker's link cache, else one indexed read. Visits are
+        recorded by the recorder."""
         if not is_well_formed(slug):
             return None
-        return self._resolve(slug)
+        return self._lookup(slug)
+
+    def close(self) -> None:
+        self.changes.close()
 
     # -- the API --------------------------------------------------------------------------
     def get(self, actor: UserRecord, slug: str) -> LinkRecord:
@@ -117,7 +127,7 @@ class LinkService:
     ) -> tuple[LinkRecord, bool]:
         """PUT: replace every client-owned field, or create the link if the slug is free."""
         for _ in range(2):  # a concurrent PUT may create the slug between our read and insert
-            with self.database.write() as connection:
+            with self.changes.writing() as connection:
                 link = queries.find_by_slug(connection, slug)
                 if link is not None:
                     if not can_see_owner(actor, link.owner_id):
@@ -158,7 +168,7 @@ class LinkService:
         unknown = set(changes) - set(LinkFields.__slots__)
         if unknown:  # a programming error: the schema lets only these through
             raise ValueError(f"not client-owned fields: {sorted(unknown)}")
-        with self.database.write() as connection:
+        with self.changes.writing() as connection:
             link = visible_link(connection, actor, slug)
             guarded = precondition.check(entity_tag(link), f"The link '{slug}'")
             if changes:
@@ -175,7 +185,7 @@ class LinkService:
     def delete(
         self, actor: UserRecord, slug: str, *, precondition: Precondition = NO_PRECONDITION
     ) -> None:
-        with self.database.write() as connection:
+        with self.changes.writing() as connection:
             link = visible_link(connection, actor, slug)
             guarded = precondition.check(entity_tag(link), f"The link '{slug}'")
             if not queries.delete_link(
@@ -184,7 +194,7 @@ class LinkService:
                 raise self._changed_meanwhile(precondition, guarded, slug)
 
     def _insert(self, actor: UserRecord, slug: str, fields: LinkFields) -> LinkRecord:
-        with self.database.write() as connection:
+        with self.changes.writing() as connection:
             queries.insert_link(
                 connection,
                 slug=slug,

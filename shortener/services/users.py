@@ -8,6 +8,7 @@ from ..storage import Database, DuplicateKey, link_queries, user_queries
 from ..storage.records import UserRecord
 from .actors import utcnow
 from .errors import Forbidden, LastAdmin, NotFound, UsernameTaken, UserOwnsLinks
+from .link_cache import LinkChanges
 from .pagination import Page, decode_cursor, paginate
 from .passwords import CredentialCache, PasswordHasher
 from .preconditions import NO_PRECONDITION, Precondition, entity_tag
@@ -19,9 +20,12 @@ def generate_password() -> str:
 
 
 class UserService:
-    def __init__(self, database: Database, *, hasher: PasswordHasher) -> None:
+    def __init__(
+        self, database: Database, *, hasher: PasswordHasher, link_changes: LinkChanges
+    ) -> None:
         self.database = database
         self.hasher = hasher
+        self.link_changes = link_changes  # a purge deletes links: the link caches must know
         self.credentials = CredentialCache()
 
     def authenticate(self, username: str, password: str) -> UserRecord | None:
@@ -122,7 +126,8 @@ class UserService:
         precondition: Precondition = NO_PRECONDITION,
     ) -> None:
         self.require_admin(actor)
-        with self.database.write() as connection:
+        # Links go with a purge: the link caches are told, as for any change of a link.
+        with (self.link_changes.writing if purge else self.database.write)() as connection:
             user = user_queries.find_by_name(connection, username)
             if user is None:
                 raise self._not_found(username)

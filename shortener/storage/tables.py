@@ -167,3 +167,12 @@ idempotency_keys = Table(
     Index(None, "created_at"),
     sqlite_autoincrement=True,
 )
+
+# One row (name "links") whose counter every change of a link raises in the same transaction:
+# workers on other hosts poll it to know when their link cache is stale (link_changes.py).
+link_changes = Table(
+    "link_changes",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("counter", BigInteger, nullable=False, default=0, server_default="0"),
+)
