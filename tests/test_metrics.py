@@ -190,3 +190,24 @@ def test_database_errors_and_503s_are_counted(tmp_path):
             )
     finally:
         app.extensions["shortener"].close()
+
+
+def test_visits_queued_and_written_are_counted(app, client, admin):
+    """The request workers count what they queue, the writer what it writes (here both run in
+    the test's process) and how long the oldest visit of its last batch had waited."""
+    created = client.post(
+        LINKS, json={"target": "https://example.com/", "slug": "metrics-visits"}, auth=admin
+    )
+    assert created.status_code == 201, created.data
+    before = scrape(client)
+    for _ in range(3):
+        assert client.get("/metrics-visits").status_code == 302
+    assert client.head("/metrics-visits").status_code == 302  # HEAD records no visit
+    app.extensions["shortener"].recorder.flush()
+    after = scrape(client)
+    for name in ("shortener_visits_queued_total", "shortener_visits_written_total"):
+        assert value(after, name) - value(before, name) == 3, name
+    assert value(after, "shortener_visits_dropped_total") == value(
+        before, "shortener_visits_dropped_total"
+    )
+    assert 0 <= value(after, "shortener_visit_writer_lag_seconds") < 60

@@ -26,6 +26,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
+from ..metrics import VISITS_DROPPED, VISITS_QUEUED
 from .visits import RawVisit, VisitIds
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class HandOverRecorder:
     # -- the hot path -------------------------------------------------------------------
     def record(self, visit: RawVisit) -> None:
         payload = encode(visit, visit.uid or self._ids.next())
+        VISITS_QUEUED.inc()
         if self.stream is not None and self.stream.add(payload):
             return
         if not self._buffered:
@@ -122,6 +124,7 @@ class HandOverRecorder:
             if len(self._buffered) >= self.max_buffered:
                 self._buffered.popleft()
                 self.dropped += 1
+                VISITS_DROPPED.inc()
                 self._log_drops()
             self._buffered.append(payload)
         if self._sender_pid != os.getpid():

@@ -23,9 +23,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
+from ..metrics import VISITS_DROPPED, VISITS_QUEUED, VISITS_WRITTEN, WRITER_LAG
 from ..storage import Database, DatabaseUnavailable
 from ..storage import visit_queries as queries
 from ..storage.visit_queries import NewVisit
@@ -118,6 +119,7 @@ class VisitWriter:
             raise VisitsNotWritten(str(last_error)) from last_error
         for visit in failed:
             logger.error("dropped a visit that cannot be written: %r", visit)
+        VISITS_DROPPED.inc(len(failed))
         return written
 
     def _with_uid(self, visit: RawVisit) -> RawVisit:
@@ -130,9 +132,14 @@ class VisitWriter:
         described = [self.describe(visit) for visit in batch]
         with self.database.write() as connection:
             # Only SQLite reuses ids; elsewhere another host's clock could run behind.
-            return queries.record(
+            written = queries.record(
                 connection, described, not_before_creation=self.database.is_sqlite
             )
+        VISITS_WRITTEN.inc(written)
+        if batch:
+            oldest = min(visit.visited_at for visit in batch)
+            WRITER_LAG.set((datetime.now(UTC) - oldest).total_seconds())
+        return written
 
     def describe(self, visit: RawVisit) -> NewVisit:
         user_agent = clean_header(visit.user_agent, USER_AGENT_MAX_LENGTH)
@@ -197,6 +204,7 @@ class VisitRecorder:
             visit = RawVisit(visit.link_id, visit.visited_at, visit.referrer, visit.user_agent,
                              visit.remote_addr, self._ids.next())  # fmt: skip
         self._pending.append(visit)
+        VISITS_QUEUED.inc()
         if self._writer_pid != os.getpid():
             self._start_writer()
 
@@ -269,3 +277,4 @@ class VisitRecorder:
             for _ in range(overflow):
                 self._pending.popleft()
             logger.error("dropped the %d oldest unwritten visits: backlog full", overflow)
+            VISITS_DROPPED.inc(overflow)
