@@ -26,7 +26,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
-from ..metrics import VISITS_DROPPED, VISITS_QUEUED
+from ..metrics import VISITS_DROPPED, VISITS_QUEUED_SOON
 from .visits import RawVisit, VisitIds
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class HandOverRecorder:
     # -- the hot path -------------------------------------------------------------------
     def record(self, visit: RawVisit) -> None:
         payload = encode(visit, visit.uid or self._ids.next())
-        VISITS_QUEUED.inc()
+        VISITS_QUEUED_SOON.inc()  # the hot path: counted in memory, flushed each second
         if self.stream is not None and self.stream.add(payload):
             return
         if not self._buffered:
