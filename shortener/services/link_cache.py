@@ -50,6 +50,7 @@ class LinkChanges:
         self.poll_seconds = poll_seconds
         self._remote_moves = 0  # raised by the poller when the database's counter moved
         self._poller_pid: int | None = None
+        self._poller: threading.Thread | None = None
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         _forked_children.add(self)
@@ -68,19 +69,26 @@ class LinkChanges:
         self.host_counter.bump()
 
     def watch(self) -> None:
-        """Starts this process's poller of the database's counter, once per process."""
+        """Starts this process's poller of the database's counter, once per process. Its first
+        read is made here, before the cache is filled: a move it sees later is a change."""
         if self._poller_pid == os.getpid() or self._stopped.is_set():
             return
         with self._lock:
             if self._poller_pid == os.getpid():
                 return
             self._poller_pid = os.getpid()
-            threading.Thread(
-                target=_poll, args=(weakref.ref(self),), name="link-changes", daemon=True
-            ).start()
+            last = self._poll_once(_UNREAD)
+            self._poller = threading.Thread(
+                target=_poll, args=(weakref.ref(self), last), name="link-changes", daemon=True
+            )
+            self._poller.start()
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Stops the poller and waits for its read to end (before the connections go)."""
         self._stopped.set()
+        poller = self._poller
+        if poller is not None and poller is not threading.current_thread():
+            poller.join(timeout)
 
     def _poll_once(self, last: object) -> object:
         try:
@@ -94,24 +102,26 @@ class LinkChanges:
         return value
 
     def _after_fork(self) -> None:
-        self._poller_pid = None  # threads do not survive a fork
+        self._poller_pid, self._poller = None, None  # threads do not survive a fork
         self._lock = threading.Lock()
 
 
-def _poll(changes_ref: weakref.ref[LinkChanges]) -> None:
-    """The poller's loop; it ends when its LinkChanges is closed or collected. The first read
-    counts as a move (its value is new to this process): whatever the cache held before it is
-    dropped."""
-    last: object = _UNREAD
+def _poll(changes_ref: weakref.ref[LinkChanges], last: object) -> None:
+    """The poller's loop; it ends when its LinkChanges is closed or collected. Until a read
+    succeeds, the first one that does counts as a move."""
     while True:
         changes = changes_ref()
         if changes is None or changes._stopped.is_set():
             return
-        last = changes._poll_once(last)
         stopped, interval = changes._stopped, changes.poll_seconds
         del changes  # no strong reference while sleeping: an unused app can be collected
         if stopped.wait(interval):
             return
+        changes = changes_ref()
+        if changes is None:
+            return
+        last = changes._poll_once(last)
+        del changes
 
 
 class LinkCache:
@@ -136,7 +146,7 @@ class LinkCache:
     def get(self, slug: str) -> Redirect | None:
         stamp = self._changes.stamp()
         if stamp != self._stamp:
-            self._forget(stamp)
+            stamp = self._forget()
         entries = self._entries
         found = entries.get(slug)
         if found is not None:
@@ -159,12 +169,16 @@ class LinkCache:
             self._entries.clear()
             self._stamp = None
 
-    def _forget(self, stamp: _Stamp) -> None:
+    def _forget(self) -> _Stamp:
+        """Drops every entry: the counters moved (or this process starts). Returns the stamp
+        the cache is filled under from now on."""
         self._changes.watch()
+        stamp = self._changes.stamp()
         with self._lock:
             if stamp != self._stamp:
                 self._entries.clear()
                 self._stamp = stamp
+        return stamp
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
