@@ -170,7 +170,9 @@ def cut_server(tmp_path_factory):
         served_url = with_query(
             through.render_as_string(hide_password=False), application_name=application_name
         )
-        settings = {"SHORTENER_API_RATE_LIMIT": "100000/minute"}
+        # No link cache: the redirect must read the database (a cached link is answered
+        # without it; see tests/test_link_cache.py).
+        settings = {"SHORTENER_API_RATE_LIMIT": "100000/minute", "SHORTENER_LINK_CACHE_SIZE": "0"}
         with serving(served_url, directory / "server.log", settings) as server:
             server.blackhole = blackhole
             server.application_name = application_name
@@ -344,7 +346,8 @@ def file_bytes(path: Path) -> bytes | None:
 @pytest.mark.parametrize("replacement", ["garbage", "empty"])
 def test_a_file_that_is_not_a_database_answers_503_and_is_never_written(tmp_path, replacement):
     path = tmp_path / "shortener.db"
-    app = make_app(f"sqlite:///{path}", VISIT_FLUSH_INTERVAL=60)
+    # No link cache: the redirect must read the file (a cached link is answered without it).
+    app = make_app(f"sqlite:///{path}", VISIT_FLUSH_INTERVAL=60, LINK_CACHE_SIZE=0)
     services = app.extensions["shortener"]
     try:
         services.users.create(OPERATOR, username="alice", password=PASSWORD)

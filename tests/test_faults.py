@@ -68,7 +68,9 @@ def outage(database_url):
 @pytest.fixture
 def fault_app(outage):
     url, fault = outage
-    app = make_app(url, LOCK_TIMEOUT_MS=LOCK_TIMEOUT_MS)
+    # No link cache: these redirects are about the database's read path (a worker answers the
+    # links it has cached without the database; see tests/test_link_cache.py).
+    app = make_app(url, LOCK_TIMEOUT_MS=LOCK_TIMEOUT_MS, LINK_CACHE_SIZE=0)
     app.extensions["shortener"].users.create(OPERATOR, username="alice", password=PASSWORD)
     client = app.test_client()
     created = client.post(LINKS, json={"target": TARGET, "slug": "docs"}, auth=ALICE)

@@ -12,6 +12,7 @@ from conftest import PASSWORD, make_app
 from shortener import create_app
 from shortener.services.actors import OPERATOR
 from shortener.settings import ConfigurationError
+from shortener.storage.engine import FILE_CHECK_SECONDS
 
 LINKS = "/api/v1.0/links"
 CAROL = ("carol", PASSWORD)
@@ -168,5 +169,26 @@ def test_the_counter_file_sits_next_to_a_sqlite_database(tmp_path):
     try:
         path = app.extensions["shortener"].links.changes.host_counter.path
         assert path == str(tmp_path / "x.db") + ".link-changes"
+    finally:
+        app.extensions["shortener"].close()
+
+
+def test_cached_links_are_answered_while_the_database_is_unreachable(tmp_path):
+    """A worker answers the links it holds without the database; others get 503 (SQLite: the
+    file moved away)."""
+    database = tmp_path / "shortener.db"
+    app = make_app(f"sqlite:///{database}")
+    try:
+        app.extensions["shortener"].users.create(OPERATOR, username="carol", password=PASSWORD)
+        client = app.test_client()
+        create(client, "go")
+        assert location(client, "go") == "https://example.com/"
+        database.rename(tmp_path / "away.db")
+        try:
+            time.sleep(FILE_CHECK_SECONDS + 0.1)  # past the redirect connection's file check
+            assert location(client, "go") == "https://example.com/"
+            assert client.get("/elsewhere").status_code == 503
+        finally:
+            (tmp_path / "away.db").rename(database)
     finally:
         app.extensions["shortener"].close()
