@@ -35,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from slow_clients import measure as measure_slow_clients  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -464,15 +465,43 @@ def main() -> None:
             drop_schema(args.postgres, schema)
             drop_stream(args.redis, stream)
 
+        slow_clients = bench_slow_clients(f"sqlite:///{workdir / 'bench.db'}", workdir)
+
     servers = {"sqlite": sqlite, "postgresql": postgres, "postgresql + Redis": redis_row}
     report = build_report(bare, servers, settings, wrk_settings)
+    report["slow_clients"] = slow_clients
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     table = render_table(report)
     print("\n" + table)
+    print(
+        f"\nWith {slow_clients['slow_clients']} slow clients on 127.0.0.2 (sqlite): p99 "
+        f"redirect {slow_clients['redirect_p99_ms']} ms, /health "
+        f"{slow_clients['health_p99_ms']} ms, {slow_clients['unanswered']} unanswered"
+    )
     if not args.no_readme:
         update_readme(table)
     log(f"results: {args.output}")
+
+
+def bench_slow_clients(url: str, workdir: Path) -> dict:
+    """500 slow connections from 127.0.0.2 (bench/slow_clients.py) while redirects and /health
+    are timed from 127.0.0.1, against shortener on the seeded database."""
+    env = {**os.environ, "SHORTENER_DATABASE_URL": url, "SHORTENER_API_RATE_LIMIT": API_LIMIT}
+    auth = "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+    with Server("wsgi:app", env, "/api/v1.0/", workdir / "slow-clients.log") as server:
+        report = measure_slow_clients(server.url, slug=ONE_LINK_SLUG, authorization=auth)
+    result = {
+        "slow_clients": report.slow_clients,
+        "unanswered": len(report.unanswered),
+        "redirect_p50_ms": round(report.p50_ms(f"/{ONE_LINK_SLUG}"), 2),
+        "redirect_p99_ms": round(report.p99_ms(f"/{ONE_LINK_SLUG}"), 2),
+        "health_p50_ms": round(report.p50_ms("/health"), 2),
+        "health_p99_ms": round(report.p99_ms("/health"), 2),
+        "reopened": report.load.reopened,
+    }
+    log(f"[slow clients] {result}")
+    return result
 
 
 def build_report(bare: dict, servers: dict, settings: dict, wrk_settings: str) -> dict:

@@ -222,10 +222,12 @@ def measure(
     redirects: int = 200,
     health_checks: int = 200,
     spacing: float = 0.02,
+    max_seconds: float = 40.0,
 ) -> SlowClientReport:
     """Holds ``slow_clients`` slow connections from ``slow_address`` while ``redirects`` GETs
     of ``/<slug>`` and ``health_checks`` GETs of ``/health`` are sent from 127.0.0.1, one at a
-    time, ``spacing`` seconds apart; then closes them all."""
+    time, ``spacing`` seconds apart, for at most ``max_seconds`` (a loaded machine sends fewer:
+    the report says how many); then closes them all."""
     parts = urlsplit(base_url)
     host, port = _loopback(parts.hostname), parts.port
     raise_open_files_limit(slow_clients)
@@ -239,7 +241,10 @@ def measure(
         counts = {paths[0]: redirects, paths[1]: health_checks}
         order = [path for round_ in range(max(counts.values())) for path in paths
                  if round_ < counts[path]]  # fmt: skip
+        deadline = time.monotonic() + max_seconds
         for path in order:
+            if time.monotonic() > deadline:
+                break
             timed.append(_timed_get(host, port, path))
             time.sleep(spacing)
     finally:
