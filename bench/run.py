@@ -39,7 +39,7 @@ from slow_clients import measure as measure_slow_clients  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from shortener.cli import GUNICORN_THREADS, GUNICORN_WORKER_CLASS, gunicorn_command  # noqa: E402
+from shortener.cli import GEVENT_CONNECTIONS, GUNICORN_WORKER_CLASS, gunicorn_command  # noqa: E402
 from shortener.services.passwords import PasswordHasher  # noqa: E402
 from shortener.storage import Database  # noqa: E402
 from shortener.storage.migrations import upgrade  # noqa: E402
@@ -426,7 +426,7 @@ def main() -> None:
 
     wrk = ensure_wrk()
     settings = {"worker_class": GUNICORN_WORKER_CLASS, "workers": WORKERS,
-                "threads": GUNICORN_THREADS}  # fmt: skip
+                "worker_connections": GEVENT_CONNECTIONS}  # fmt: skip
     wrk_settings = f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, " \
                    f"median of {args.runs} runs"  # fmt: skip
     log(f"gunicorn for every server: {settings}; {wrk_settings}; "
@@ -555,7 +555,7 @@ def render_table(report: dict) -> str:
     lines = [
         f"Measured {report['date']} on {report['machine']['cpus']} cores; every server under "
         f"gunicorn `{gunicorn['worker_class']}`, {gunicorn['workers']} workers, "
-        f"{gunicorn['threads']} threads; {report['wrk']}; shortener with "
+        f"up to {gunicorn['worker_connections']} connections each; {report['wrk']}; shortener with "
         f"`SHORTENER_API_RATE_LIMIT={API_LIMIT}` (one credential drives the API rows).",
         "",
         "| Scenario | Server | Requests/s | p50 ms | p99 ms | Ratio to bare | Non-2xx/3xx |",
