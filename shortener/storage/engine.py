@@ -173,15 +173,12 @@ class Database:
 class PreparedRead:
     """A SELECT compiled once for this dialect and run straight on the driver.
 
-    It keeps a few autocommit connections of its own, idle between calls (last used, first
-    reused): no pool checkout, no reset, no BEGIN/COMMIT. This works the same for threads and
-    for gevent's greenlets (one per request, so nothing is kept per thread). A connection that
+    It runs on an autocommit connection from the pool, returned right after: no reset, no
+    BEGIN/COMMIT. This works the same for threads and for gevent's greenlets. A connection that
     fails is dropped (invalidated), so the read recovers by itself when the database comes
     back; one that had died (a restart ended its session) is replaced and the read repeated
     once. Only for statements whose columns need no type processing (ints and strings).
     """
-
-    MAX_IDLE = 16  # more than that go back to the pool
 
     def __init__(self, database: Database, statement: Executable) -> None:
         engine = database.autocommit_engine
@@ -191,14 +188,9 @@ class PreparedRead:
         self._positional_names = compiled.positiontup if compiled.positional else None
         self._driver_error = engine.dialect.loaded_dbapi.Error
         self._is_stale = database.is_stale if database.sqlite_path is not None else None
-        self._idle: list = []  # list.append and list.pop are atomic: no lock needed
-        self._pid = os.getpid()
 
     def release(self) -> None:
-        """Returns the idle connections to the pool (at shutdown)."""
-        idle, self._idle = self._idle, []
-        for pooled in idle:
-            pooled.close()
+        """Nothing is held between calls: every connection goes back to the pool."""
 
     def first(self, parameters: Mapping[str, Any]) -> tuple | None:
         if self._positional_names is not None:
@@ -244,18 +236,13 @@ class PreparedRead:
         return self._engine.dialect.is_disconnect(error, pooled.dbapi_connection, None)
 
     def _take(self):
-        if self._pid != os.getpid():  # a forked worker: its parent's connections are not its own
-            self._idle, self._pid = [], os.getpid()
-        try:
-            return self._idle.pop()
-        except IndexError:
-            return self._checkout()
+        return self._checkout()
 
     def _put_back(self, pooled) -> None:
-        if len(self._idle) < self.MAX_IDLE:
-            self._idle.append(pooled)
-        else:
-            pooled.close()
+        """Straight back to the pool. Connections kept aside here (as before) starved the
+        pool under gevent: a request waiting in the pool never saw the ones set aside, and
+        redirects hung for the pool's 30 s timeout."""
+        pooled.close()
 
     def _checkout(self):
         try:
