@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_ALLOW": "127.0.0.0/8,::1/128",
     "LINK_CACHE_SIZE": 100_000,
     "LINK_CHANGES_FILE": None,
+    "TRACKING_DISABLED_FOR": "",
+    "HONOR_DO_NOT_TRACK": True,
 }
 
 
@@ -86,6 +88,10 @@ class Settings:
     link_cache_size: int
     # The host's counter of link changes (services/link_cache.py); None: the default place.
     link_changes_file: str | None
+    # Client addresses whose visits are not recorded (they are still redirected).
+    tracking_disabled_for: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    # Requests with "DNT: 1" or "Sec-GPC: 1" are redirected without recording a visit.
+    honor_do_not_track: bool
 
     @functools.cached_property
     def redirect_cache_control(self) -> str:
@@ -126,6 +132,8 @@ class Settings:
             metrics_allow=_networks(config, "METRICS_ALLOW"),
             link_cache_size=_integer(config, "LINK_CACHE_SIZE", 0, 10_000_000),
             link_changes_file=_optional_text(config, "LINK_CHANGES_FILE"),
+            tracking_disabled_for=_networks(config, "TRACKING_DISABLED_FOR"),
+            honor_do_not_track=_boolean(config, "HONOR_DO_NOT_TRACK"),
         )
 
 
