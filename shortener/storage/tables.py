@@ -84,8 +84,20 @@ links = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     # Raised by every change, in the same UPDATE; visits change visit_count, never this.
     Column("version", Integer, nullable=False, default=1, server_default="1"),
+    # Lifetime and visit cap (migration 0008): redirects only within [valid_since, valid_until)
+    # and while cap_used < max_visits; cap_used is raised atomically by each capped redirect,
+    # exhausted_at is when it reached the cap. Afterwards visitors go to expired_target (or 410).
+    Column("valid_since", UTCDateTime, nullable=True),
+    Column("valid_until", UTCDateTime, nullable=True),
+    Column("max_visits", BigInteger, nullable=True),
+    Column("cap_used", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("exhausted_at", UTCDateTime, nullable=True),
+    Column("expired_target", Text, nullable=True),
     # Keyset pagination of one owner's links, newest first.
     Index(None, "owner_id", "id"),
+    # Purging expired and exhausted links.
+    Index(None, "valid_until"),
+    Index(None, "exhausted_at"),
     sqlite_autoincrement=True,
 )
 
