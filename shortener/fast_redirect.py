@@ -5,10 +5,11 @@ is a well-formed slug, not reserved, sent as it is (no percent-encoding, no body
 prefix), it looks the slug up (the worker's link cache, services/link_cache.py) and, when
 the link is found, answers exactly what the Flask view ``redirects.follow`` answers (status,
 ``Location``, ``Cache-Control``, ``Content-Type``, ``Content-Length: 0``, in that order) and
-records the visit as it does (``GET`` only, stamped before the lookup). Everything else goes
-to Flask unchanged: unknown slugs (404 problem or HTML page, and the not-found rate limit),
-other methods (405), reserved paths, anything unusual. A lookup that did not find the link,
-or failed, is handed to the view with the request, so a request asks the database once.
+records the visit as it does (``GET`` only, unless tracking.py says not to; stamped before
+the lookup). Everything else goes to Flask unchanged: unknown slugs (404 problem or HTML page,
+and the not-found rate limit), other methods (405), reserved paths, anything unusual. A
+lookup that did not find the link, or failed, is handed to the view with the request, so a
+request asks the database once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .services.links import REDIRECT_STATUSES
 from .services.slugs import SLUG_PATTERN
 from .services.visits import RawVisit
 from .storage.records import Redirect
+from .tracking import policy
 
 # The environ key under which the fast path hands its lookup to the Flask view.
 RESOLVED = "shortener.resolved"
@@ -54,6 +56,7 @@ class FastRedirect:
         self.reserved = self.services.links.reserved_slugs
         settings = app.extensions["shortener.settings"]
         self.cache_control = ("Cache-Control", settings.redirect_cache_control)
+        self.records = policy(app).records  # DNT, Sec-GPC and untracked networks (tracking.py)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -80,7 +83,7 @@ class FastRedirect:
         if found is None or found.status not in STATUS_LINES or not found.target.isascii():
             environ[RESOLVED] = (slug, visited_at, found)
             return self.application(environ, start_response)
-        if method == "GET":  # HEAD records nothing
+        if method == "GET" and self.records(environ):  # HEAD records nothing
             services.recorder.record(
                 RawVisit(
                     link_id=found.link_id,

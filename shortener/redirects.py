@@ -16,6 +16,7 @@ from .declarations import PUBLIC, described
 from .fast_redirect import resolved
 from .services.errors import NotFound
 from .services.visits import RawVisit
+from .tracking import policy
 
 blueprint = Blueprint("redirects", __name__)
 
@@ -60,7 +61,8 @@ def follow(slug: str) -> Response:
     visited_at, found = resolved(request.environ, services.links, slug)
     if found is None:
         raise NotFound(f"There is no short link '{slug}'.")
-    if request.method == "GET":  # HEAD records nothing
+    # HEAD records nothing; nor does a visitor who opted out or an untracked address.
+    if request.method == "GET" and policy(current_app).records(request.environ):
         headers = request.headers
         services.recorder.record(
             RawVisit(
