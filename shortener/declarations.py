@@ -60,7 +60,8 @@ class Operation:
     # Links to other operations from a success answer: {"getLink": "the created link"}; the
     # target operation takes the answer's "uri" (see openapi.py).
     links: Mapping[str, str] = field(default_factory=dict)
-    content_type: str = "application/json"
+    # The success answer's media type; several when the client chooses (e.g. by Accept).
+    content_type: str | tuple[str, ...] = "application/json"
     # Under the API: rate limited and backed by the database (429, 503 on every operation).
     api: bool = True
     # Conditional requests (resources/conditional.py): a strong ETag from the record (a weak

@@ -2,7 +2,7 @@
 
 Everything under /api/, problems included, answers ``Cache-Control: no-store`` and
 ``X-Content-Type-Options: nosniff``; redirects keep their own ``Cache-Control``, and so do the
-static files of the Swagger UI page (docs.py).
+static files of the Swagger UI page (docs.py) and QR codes (resources/qr.py).
 
 CORS is off unless ``SHORTENER_CORS_ORIGINS`` lists origins (or is ``*``). For a listed
 origin the API answers ``Access-Control-Allow-Origin: <that origin>``,
@@ -37,6 +37,8 @@ EXPOSED_HEADERS = ", ".join(
     )
 )
 PREFLIGHT_MAX_AGE_SECONDS = 600
+# API endpoints whose successful answers keep the Cache-Control they set.
+OWN_CACHE_CONTROL = frozenset((docs.ASSET_ENDPOINT, "link_qr"))
 
 
 class ApiHeaders:
@@ -71,8 +73,8 @@ class ApiHeaders:
         if not is_api_path(request.path):
             return response
         headers = response.headers
-        if request.endpoint != docs.ASSET_ENDPOINT or response.status_code >= 400:
-            headers["Cache-Control"] = "no-store"  # Swagger UI's static files keep theirs
+        if request.endpoint not in OWN_CACHE_CONTROL or response.status_code >= 400:
+            headers["Cache-Control"] = "no-store"
         headers["X-Content-Type-Options"] = "nosniff"
         if not self.cors:
             return response

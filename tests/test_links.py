@@ -28,6 +28,7 @@ REPRESENTATION_FIELDS = {
     "owner",
     "visits",
     "stats",
+    "qr",
     "created_at",
     "updated_at",
 }

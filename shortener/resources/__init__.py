@@ -8,6 +8,7 @@ from flask_restful import Api
 from ..problems import render_error
 from .links import LinkCollection, LinkItem
 from .openapi import OpenApiDocument
+from .qr import LinkQrCode
 from .root import Root
 from .tokens import TokenCollection, TokenItem
 from .users import UserCollection, UserItem
@@ -36,6 +37,7 @@ def init_app(app: Flask) -> None:
     api.add_resource(UserItem, "/users/<string:username>", endpoint="user")
     api.add_resource(LinkVisits, "/links/<string:slug>/visits", endpoint="link_visits")
     api.add_resource(LinkStats, "/links/<string:slug>/stats", endpoint="link_stats")
+    api.add_resource(LinkQrCode, "/links/<string:slug>/qr", endpoint="link_qr")
     api.add_resource(AllStats, "/stats", endpoint="stats")
     api.add_resource(TokenCollection, "/tokens", endpoint="tokens")
     api.add_resource(TokenItem, "/tokens/<string:token_id>", endpoint="token")

@@ -70,9 +70,11 @@ HEADERS = {
     "Retry-After": ("Seconds to wait before trying again.", {"type": "integer"}),
     "WWW-Authenticate": ("The schemes to authenticate with: Basic and Bearer.", {}),
     "Allow": ("The methods this resource supports.", {}),
-    "Cache-Control": ("How long the redirect may be cached.", {}),
+    "Cache-Control": ("Who may cache the answer, and for how long.", {}),
+    "Vary": ("The request headers the answer depends on.", {}),
     "ETag": (
-        "The representation's entity tag: strong for a link, user or token, weak for a page.",
+        "The representation's entity tag: strong for a link, user, token or QR code, weak "
+        "for a page.",
         {},
     ),
     "Idempotency-Replayed": (
@@ -155,7 +157,7 @@ class DocumentBuilder:
         self.spec.components.schema("Problem", schema=ProblemSchema)
         for name, scheme in SECURITY_SCHEMES.items():
             self.spec.components.security_scheme(name, scheme)
-        for status in (400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 428, 429, 503):
+        for status in (400, 401, 403, 404, 405, 406, 409, 410, 412, 413, 415, 422, 428, 429, 503):
             self.spec.components.response(self._error_name(status), self._error(status))
         self.by_id: dict[str, tuple[Rule, Operation]] = {}
 
@@ -292,10 +294,13 @@ class DocumentBuilder:
             answer: dict[str, Any] = {"description": description}
             if headers:
                 answer["headers"] = self._headers(headers)
+            media_types = declared.content_type
+            if isinstance(media_types, str):
+                media_types = (media_types,) if media_types else ()
             if declared.response is not None:
-                answer["content"] = {declared.content_type: {"schema": declared.response}}
-            elif status != 204 and declared.content_type:
-                answer["content"] = {declared.content_type: {"schema": {}}}
+                answer["content"] = {kind: {"schema": declared.response} for kind in media_types}
+            elif status != 204 and media_types:
+                answer["content"] = {kind: {"schema": {}} for kind in media_types}
             links = self._links(declared)
             if links and status in (200, 201):
                 answer["links"] = links

@@ -82,6 +82,7 @@ class LinkSchema(Schema):
     owner = uri_to("user", username="owner_username")
     visits = uri_to("link_visits", slug="slug")
     stats = uri_to("link_stats", slug="slug")
+    qr = uri_to("link_qr", slug="slug")
     created_at = Instant(dump_only=True)
     updated_at = Instant(dump_only=True)
 

@@ -52,6 +52,12 @@ class UnsupportedMediaType(ShortenerError):
     problem = "unsupported-media-type"
 
 
+class NotAcceptable(ShortenerError):
+    status = 406
+    title = "Not acceptable"
+    problem = "not-acceptable"
+
+
 class NotFound(ShortenerError):
     status = 404
     title = "Not found"
@@ -144,6 +150,7 @@ PROBLEM_TYPES: dict[str, type[ShortenerError]] = {
         InvalidParameter,
         MalformedBody,
         UnsupportedMediaType,
+        NotAcceptable,
         NotFound,
         Forbidden,
         SlugTaken,
