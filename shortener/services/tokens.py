@@ -91,6 +91,7 @@ class TokenService:
         self.last_used_interval = last_used_interval
         self._last_written: dict[int, float] = {}  # token id -> time.monotonic() of the write
         self._last_written_lock = threading.Lock()
+        self._by_digest = queries.TokenByDigest(database)
 
     # -- authentication -------------------------------------------------------------------
     def authenticate(self, secret: str) -> TokenUse | None:
@@ -98,8 +99,7 @@ class TokenService:
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > TOKEN_MAX_LENGTH:
             return None
         digest = digest_of(secret)
-        with self.database.read() as connection:
-            found = queries.find_by_digest(connection, digest)
+        found = self._by_digest(digest)
         if found is None:
             return None
         token, user, stored_digest = found

@@ -27,13 +27,13 @@ class UserService:
         self.hasher = hasher
         self.link_changes = link_changes  # a purge deletes links: the link caches must know
         self.credentials = CredentialCache()
+        self._named = user_queries.UserByName(database)
 
     def authenticate(self, username: str, password: str) -> UserRecord | None:
         """The user these credentials belong to, or None. Unknown names cost a full verify."""
         if not username and not password:
             return None  # no credentials at all: nothing to time, nothing to hash
-        with self.database.read() as connection:
-            user = user_queries.find_by_name(connection, username)
+        user = self._named(username)
         if user is not None and self.credentials.hit(username, password, user.password_hash):
             return user
         stored_hash = user.password_hash if user else None

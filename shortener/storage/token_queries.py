@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from .engine import Database
 from .keyset import newest_first
 from .records import UserRecord
 from .tables import api_tokens, users
+from .typed_reads import TypedRead
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +68,23 @@ def find_by_id(connection: Connection, token_id: int) -> TokenRecord | None:
     return None if row is None else _record(row._mapping)
 
 
-def find_by_digest(
-    connection: Connection, digest: str
-) -> tuple[TokenRecord, UserRecord, str] | None:
-    """(token, its owner, the stored digest) for the token with this digest, or None."""
-    row = connection.execute(
-        _SELECT_FOR_AUTHENTICATION.where(api_tokens.c.digest == digest)
-    ).first()
-    if row is None:
-        return None
-    mapping = row._mapping
+class TokenByDigest:
+    """(token, its owner, the stored digest) for the token with this digest, or None.
+
+    Every token-authenticated request makes this read: prepared once
+    (storage/typed_reads.py), outside any transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self._read = TypedRead(
+            database, _SELECT_FOR_AUTHENTICATION.where(api_tokens.c.digest == bindparam("digest"))
+        )
+
+    def __call__(self, digest: str) -> tuple[TokenRecord, UserRecord, str] | None:
+        row = self._read.first({"digest": digest})
+        return None if row is None else _authenticated(row)
+
+
+def _authenticated(mapping) -> tuple[TokenRecord, UserRecord, str]:
     owner = UserRecord(
         id=mapping["owner_id"],
         username=mapping["owner_username"],

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
+from .engine import Database
 from .keyset import newest_first
 from .lookups import cannot_be_stored
 from .records import UserRecord
 from .tables import users
+from .typed_reads import TypedRead
 
 _SELECT_USERS = select(
     users.c.id,
@@ -27,6 +29,20 @@ def find_by_name(connection: Connection, username: str) -> UserRecord | None:
         return None
     row = connection.execute(_SELECT_USERS.where(users.c.username == username)).first()
     return None if row is None else UserRecord(**row._mapping)
+
+
+class UserByName:
+    """``find_by_name`` for authentication, which every Basic-authenticated request makes:
+    prepared once (storage/typed_reads.py), outside any transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self._read = TypedRead(database, _SELECT_USERS.where(users.c.username == bindparam("name")))
+
+    def __call__(self, username: str) -> UserRecord | None:
+        if cannot_be_stored(username):
+            return None
+        row = self._read.first({"name": username})
+        return None if row is None else UserRecord(**row)
 
 
 def page(connection: Connection, *, before_id: int | None, limit: int) -> list[UserRecord]:
