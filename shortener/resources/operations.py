@@ -24,6 +24,7 @@ from marshmallow import Schema
 
 from ..auth import login_required
 from ..declarations import ANY_CREDENTIAL, OPTIONAL, PUBLIC, Operation
+from ..schemas.fields import uri_templates
 from ..services.pagination import Page
 from .conditional import WRITES, idempotent, not_modified, precondition, tag_page, tag_record
 from .http import json_response, load_body, load_query
@@ -67,7 +68,8 @@ def respond(declared: Operation, result: Any, query: Mapping[str, Any]) -> Respo
             tag_page(response)
             return not_modified(response)
         return response
-    body = declared.response.dump(result)
+    with uri_templates():
+        body = declared.response.dump(result)
     headers = {"Location": body["uri"]} if status == 201 and "uri" in body else None
     response = json_response(body, status, headers)
     if declared.etag:
@@ -89,13 +91,14 @@ def _page(declared: Operation, page: Page, query: Mapping[str, Any]) -> Response
     next_uri = None
     if page.next_cursor is not None:
         next_uri = url_for(endpoint, **{**values, "cursor": page.next_cursor}, _external=True)
-    body = declared.response.dump(
-        {
-            "uri": url_for(endpoint, **values, _external=True),
-            declared.response.plural: page.items,
-            "next": next_uri,
-        }
-    )
+    with uri_templates():
+        body = declared.response.dump(
+            {
+                "uri": url_for(endpoint, **values, _external=True),
+                declared.response.plural: page.items,
+                "next": next_uri,
+            }
+        )
     headers = {"Link": f'<{next_uri}>; rel="next"'} if next_uri else None
     return json_response(body, headers=headers)
 

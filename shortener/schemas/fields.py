@@ -3,33 +3,53 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from flask import g, url_for
+from flask import url_for
 from marshmallow import ValidationError, fields, validate
 
 # Slugs and usernames only ever hold these, so they need no escaping in a URI.
 _URL_SAFE = re.compile(r"[A-Za-z0-9._-]+")
-_PLACEHOLDER = "zq{}qz"
+_PLACEHOLDER = "zqvalueqz"
+_TEMPLATES: ContextVar[dict[tuple[str, str], tuple[str, ...]] | None] = ContextVar(
+    "shortener_uri_templates", default=None
+)
+
+
+@contextmanager
+def uri_templates() -> Iterator[None]:
+    """While dumping one answer, ``absolute_uri`` builds each endpoint's URI through the URL
+    map once and fills it in for every other object (a page of 50 links needs 250 URIs;
+    building each through the URL map cost more than the query)."""
+    token = _TEMPLATES.set({})
+    try:
+        yield
+    finally:
+        _TEMPLATES.reset(token)
 
 
 def absolute_uri(endpoint: str, **values: str) -> str:
-    """``url_for(endpoint, **values, _external=True)``, built once per request and endpoint.
-
-    A page of 50 links needs 250 URIs; building each through the URL map cost more than the
-    query. The template is filled by plain replacement, only with URL-safe values.
-    """
-    if not all(isinstance(value, str) and _URL_SAFE.fullmatch(value) for value in values.values()):
+    """``url_for(endpoint, **values, _external=True)``; inside ``uri_templates()`` a template
+    per endpoint, filled by plain concatenation, only with URL-safe values."""
+    templates = _TEMPLATES.get()
+    if templates is None or len(values) != 1:
         return url_for(endpoint, **values, _external=True)
-    templates = g.setdefault("shortener_uri_templates", {})
-    key = (endpoint, *sorted(values))
+    ((name, value),) = values.items()
+    if not (isinstance(value, str) and _URL_SAFE.fullmatch(value)):
+        return url_for(endpoint, **values, _external=True)
+    key = (endpoint, name)
     template = templates.get(key)
     if template is None:
-        placeholders = {name: _PLACEHOLDER.format(name) for name in values}
-        template = templates[key] = url_for(endpoint, **placeholders, _external=True)
-    for name, value in values.items():
-        template = template.replace(_PLACEHOLDER.format(name), value)
-    return template
+        template = tuple(
+            url_for(endpoint, **{name: _PLACEHOLDER}, _external=True).split(_PLACEHOLDER)
+        )
+        templates[key] = template
+    if len(template) != 2:  # the placeholder also appears elsewhere (say, in the host name)
+        return url_for(endpoint, **values, _external=True)
+    return value.join(template)
 
 
 class StrictBoolean(fields.Boolean):
