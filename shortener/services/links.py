@@ -36,6 +36,10 @@ def visible_link(connection: Connection, actor: UserRecord, slug: str) -> LinkRe
     """The link, if the actor may see it: another user's link is reported as missing, never
     as forbidden, so slugs of other users cannot be probed through the API."""
     link = queries.find_by_slug(connection, slug) if is_well_formed(slug) else None
+    return _visible(link, actor, slug)
+
+
+def _visible(link: LinkRecord | None, actor: UserRecord, slug: str) -> LinkRecord:
     if link is None or not can_see_owner(actor, link.owner_id):
         raise NotFound(f"There is no link '{slug}'.")
     return link
@@ -58,6 +62,7 @@ class LinkService:
         self.reserved_slugs = frozenset(slug.lower() for slug in reserved_slugs)
         self.changes = changes
         resolver = queries.Resolver(database)
+        self._by_slug = queries.LinkBySlug(database)
         self.cache = LinkCache(resolver, changes, size=cache_size) if cache_size else None
         self._lookup = self.cache.get if self.cache is not None else resolver
 
@@ -74,8 +79,8 @@ class LinkService:
 
     # -- the API --------------------------------------------------------------------------
     def get(self, actor: UserRecord, slug: str) -> LinkRecord:
-        with self.database.read() as connection:
-            return visible_link(connection, actor, slug)
+        link = self._by_slug(slug) if is_well_formed(slug) else None
+        return _visible(link, actor, slug)
 
     def list(
         self, actor: UserRecord, *, owner: str | None, cursor: str | None, limit: int

@@ -12,6 +12,7 @@ from .keyset import newest_first
 from .lookups import cannot_be_stored
 from .records import LinkRecord, Redirect
 from .tables import links, users
+from .typed_reads import TypedRead
 
 _LINK_COLUMNS = (
     links.c.id,
@@ -53,6 +54,20 @@ def find_by_slug(connection: Connection, slug: str) -> LinkRecord | None:
         return None
     row = connection.execute(_SELECT_LINKS.where(links.c.slug == slug)).first()
     return None if row is None else LinkRecord(**row._mapping)
+
+
+class LinkBySlug:
+    """``find_by_slug`` outside any transaction, prepared once (storage/typed_reads.py): for
+    ``GET`` of one link, a read that needs nothing else."""
+
+    def __init__(self, database: Database) -> None:
+        self._read = TypedRead(database, _SELECT_LINKS.where(links.c.slug == bindparam("slug")))
+
+    def __call__(self, slug: str) -> LinkRecord | None:
+        if cannot_be_stored(slug):
+            return None
+        row = self._read.first({"slug": slug})
+        return None if row is None else LinkRecord(**row)
 
 
 def page(
