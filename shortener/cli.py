@@ -18,6 +18,7 @@ from .schemas.tokens import TokenSchema
 from .schemas.users import UserChangeSchema, UserSchema
 from .services.actors import OPERATOR, utcnow
 from .services.errors import InvalidInput, ShortenerError
+from .services.lifetime import parse_age
 from .services.users import generate_password
 from .storage import DatabaseUnavailable, migrations
 
@@ -271,6 +272,46 @@ def tokens_revoke(token_id: str) -> None:
     """Revoke (delete) a token by its id; it is refused from the next request on."""
     token = _run(lambda: _services().tokens.revoke(OPERATOR, token_id))
     click.echo(f"revoked token {token.id} '{token.name}' of '{token.owner_username}'")
+
+
+# -- links --------------------------------------------------------------------------------
+@main.group()
+def links() -> None:
+    """Short links."""
+
+
+class _Age(click.ParamType):
+    """``30d``, ``12h`` or ``2w``: a bad value is a usage error (exit code 2)."""
+
+    name = "age"
+
+    def convert(self, value, param, ctx) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            number, unit = parse_age(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+        return timedelta(**{unit: number})
+
+
+@links.command("purge-expired")
+@click.option(
+    "--older-than",
+    type=_Age(),
+    required=True,
+    help="Delete links expired (valid_until) or exhausted (max_visits reached) more than this "
+    "long ago: 30d, 12h or 2w.",
+)
+@click.option("--dry-run", is_flag=True, help="Only print what would be deleted.")
+def links_purge_expired(older_than: timedelta, dry_run: bool) -> None:
+    """Delete links expired or exhausted more than --older-than ago, with their visits."""
+    gone = _run(lambda: _services().links.purge_expired(older_than, dry_run=dry_run))
+    verb = "would delete" if dry_run else "deleted"
+    for link in gone:
+        since = link.valid_until if link.status == "expired" else link.exhausted_at
+        click.echo(f"{verb} {link.slug} ({link.status} since {_timestamp(since)})")
+    click.echo(f"{verb} {len(gone)} link{'' if len(gone) == 1 else 's'}")
 
 
 # -- idempotency keys ---------------------------------------------------------------------

@@ -80,7 +80,12 @@ class FastRedirect:
         except Exception as error:  # noqa: BLE001 - the view raises it, and answers as always
             environ[RESOLVED] = (slug, visited_at, error)
             return self.application(environ, start_response)
-        if found is None or found.status not in STATUS_LINES or not found.target.isascii():
+        if (
+            found is None
+            or found.limited  # a window or a cap: the view checks them
+            or found.status not in STATUS_LINES
+            or not found.target.isascii()
+        ):
             environ[RESOLVED] = (slug, visited_at, found)
             return self.application(environ, start_response)
         if method == "GET" and self.records(environ):  # HEAD records nothing

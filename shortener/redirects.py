@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, Response, current_app, redirect, request, ur
 from .declarations import PUBLIC, described
 from .fast_redirect import resolved
 from .services.errors import NotFound
+from .services.lifetime import LIMITED_CACHE_CONTROL
 from .services.visits import RawVisit
 from .tracking import policy
 
@@ -37,7 +38,7 @@ _FOLLOW = dict(
     response_description="Found: the link's redirect_status (302 unless it says otherwise).",
     other_statuses=REDIRECT_STATUSES,
     headers=("Location", "Cache-Control"),
-    errors=(404, 429, 503),
+    errors=(404, 410, 429, 503),
     content_type="",
     tags=("redirect",),
 )
@@ -61,6 +62,10 @@ def follow(slug: str) -> Response:
     visited_at, found = resolved(request.environ, services.links, slug)
     if found is None:
         raise NotFound(f"There is no short link '{slug}'.")
+    cache_control = current_app.extensions["shortener.settings"].redirect_cache_control
+    if found.limited:  # a window or a cap: its target, its expired_target, 404 or 410
+        found = services.links.admit(found, slug, counts=request.method == "GET")
+        cache_control = LIMITED_CACHE_CONTROL
     # HEAD records nothing; nor does a visitor who opted out or an untracked address.
     if request.method == "GET" and policy(current_app).records(request.environ):
         headers = request.headers
@@ -77,6 +82,6 @@ def follow(slug: str) -> Response:
         status=found.status,
         headers={
             "Location": found.target,
-            "Cache-Control": current_app.extensions["shortener.settings"].redirect_cache_control,
+            "Cache-Control": cache_control,
         },
     )

@@ -31,6 +31,12 @@ REPRESENTATION_FIELDS = {
     "qr",
     "created_at",
     "updated_at",
+    # lifetime and visit cap (tests/test_link_lifetime.py)
+    "valid_since",
+    "valid_until",
+    "max_visits",
+    "expired_target",
+    "status",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask_restful import Resource
 from marshmallow import ValidationError
 
@@ -26,6 +28,17 @@ def _fields(body: dict) -> LinkFields:
     return LinkFields(body["target"], body["title"], body["redirect_status"])
 
 
+def _with_lifetime(fields: LinkFields, body: dict) -> LinkFields:
+    """The lifetime and cap fields of a POST or PUT body (all have defaults: None)."""
+    return replace(
+        fields,
+        valid_since=body["valid_since"],
+        valid_until=body["valid_until"],
+        max_visits=body["max_visits"],
+        expired_target=body["expired_target"],
+    )
+
+
 def _path_slug(body: dict, slug: str) -> None:
     """The slug is part of the URI: a body may repeat it, never change it; PUT checks it."""
     if "slug" in body and body["slug"] != slug:
@@ -48,7 +61,11 @@ class LinkCollection(Resource):
     )
     def get(self, query):
         return services().links.list(
-            current_user(), owner=query["owner"], cursor=query["cursor"], limit=query["limit"]
+            current_user(),
+            owner=query["owner"],
+            cursor=query["cursor"],
+            limit=query["limit"],
+            status=query.get("status"),
         )
 
     @operation(
@@ -65,7 +82,9 @@ class LinkCollection(Resource):
         idempotent=True,
     )
     def post(self, body):
-        return services().links.create(current_user(), _fields(body), slug=body.get("slug"))
+        return services().links.create(
+            current_user(), _with_lifetime(_fields(body), body), slug=body.get("slug")
+        )
 
 
 class LinkItem(Resource):
@@ -102,7 +121,7 @@ class LinkItem(Resource):
                 "The link has invalid fields.", errors={"slug": error.messages}
             ) from None
         link, created = services().links.replace(
-            current_user(), slug, _fields(body), precondition=precondition
+            current_user(), slug, _with_lifetime(_fields(body), body), precondition=precondition
         )
         return link, 201 if created else 200
 

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import current_app, has_request_context, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from ..services.lifetime import MAX_VISITS_LIMIT, STATUSES
 from ..services.links import DEFAULT_REDIRECT_STATUS, REDIRECT_STATUSES, TITLE_MAX_LENGTH
 from ..services.slugs import SLUG_PATTERN, slug_problems
 from ..services.targets import TargetRejected, normalize_target
@@ -78,6 +79,38 @@ class LinkSchema(Schema):
         load_default=DEFAULT_REDIRECT_STATUS,
         validate=validate.OneOf(REDIRECT_STATUSES),
     )
+    # Lifetime and visit cap (services/lifetime.py, README "Link lifetime and visit caps").
+    valid_since = Instant(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "Redirects from then on; before it, GET /<slug> is 404."},
+    )
+    valid_until = Instant(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "Expires then: after valid_since; 410 or expired_target."},
+    )
+    max_visits = fields.Integer(
+        strict=True,
+        allow_none=True,
+        load_default=None,
+        validate=validate.Range(1, MAX_VISITS_LIMIT),
+        metadata={"description": "Redirects to target this many times at most, exactly."},
+    )
+    expired_target = TargetUrl(
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "format": "uri",
+            "description": "Where an expired or exhausted link redirects (302) instead of "
+            "410; the same rules as target.",
+        },
+    )
+    status = fields.String(
+        dump_only=True,
+        validate=validate.OneOf(STATUSES),
+        metadata={"description": "scheduled, expired (dates), exhausted (max_visits), active."},
+    )
     visit_count = fields.Integer(dump_only=True)
     owner = uri_to("user", username="owner_username")
     visits = uri_to("link_visits", slug="slug")
@@ -92,3 +125,7 @@ class LinkListQuery(PageQuery):
         unknown = RAISE
 
     owner = Username(load_default=None, metadata={"description": "Admins: only this user's links."})
+    status = fields.String(  # no load_default: a None would show as an allowed value
+        validate=validate.OneOf(STATUSES),
+        metadata={"description": "Only the links in this status now."},
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, fields, validate
 
 from ..services import qr_codes
 from ..services.qr_codes import QrOptions
@@ -48,7 +48,10 @@ class QrQuery(Schema):
     dark = Colour(load_default=qr_codes.DEFAULT_DARK, metadata={"description": "Dark modules."})
     light = Colour(
         load_default=qr_codes.DEFAULT_LIGHT,
-        metadata={"description": "Light modules and the margin; must differ from dark."},
+        metadata={
+            "description": "Light modules and the margin. Colours too alike make a code "
+            "no reader can read: that is the client's choice."
+        },
     )
     ecc = fields.String(
         load_default=qr_codes.DEFAULT_ERROR_CORRECTION,
@@ -58,11 +61,6 @@ class QrQuery(Schema):
             "code may be damaged and still read."
         },
     )
-
-    @validates_schema
-    def _colours_differ(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data.get("dark") is not None and data.get("dark") == data.get("light"):
-            raise ValidationError("Must differ from dark, or the code cannot be read.", "light")
 
 
 def options_of(query: dict[str, Any], format: qr_codes.Format) -> QrOptions:

@@ -64,6 +64,12 @@ class NotFound(ShortenerError):
     problem = "not-found"
 
 
+class LinkGone(ShortenerError):
+    status = 410
+    title = "Link gone"
+    problem = "link-gone"
+
+
 class Forbidden(ShortenerError):
     status = 403
     title = "Forbidden"
@@ -152,6 +158,7 @@ PROBLEM_TYPES: dict[str, type[ShortenerError]] = {
         UnsupportedMediaType,
         NotAcceptable,
         NotFound,
+        LinkGone,
         Forbidden,
         SlugTaken,
         UsernameTaken,

@@ -41,6 +41,9 @@ class EntityTag:
 
 def entity_tag(record: LinkRecord | UserRecord | TokenRecord) -> EntityTag:
     if isinstance(record, LinkRecord):
+        if record.limited:  # its status and cap move without a change of the link
+            usage = f"{record.visit_count}.{record.cap_used}.{record.status}"
+            return EntityTag(f"{record.id}.{record.version}", usage)
         return EntityTag(f"{record.id}.{record.version}", str(record.visit_count))
     if isinstance(record, UserRecord):
         return EntityTag(f"{record.id}.{record.version}")

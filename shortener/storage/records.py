@@ -29,6 +29,24 @@ class LinkRecord:
     created_at: datetime
     updated_at: datetime
     version: int  # raised by every change but visits (see services/preconditions.py)
+    # Lifetime and visit cap (services/lifetime.py): cap_used counts the visits the cap let
+    # through, exhausted_at is when it reached max_visits.
+    valid_since: datetime | None = None
+    valid_until: datetime | None = None
+    max_visits: int | None = None
+    cap_used: int = 0
+    exhausted_at: datetime | None = None
+    expired_target: str | None = None
+    # active | scheduled | expired | exhausted: worked out by the link service, at its clock.
+    status: str = "active"
+
+    @property
+    def limited(self) -> bool:
+        return (
+            self.valid_since is not None
+            or self.valid_until is not None
+            or self.max_visits is not None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +54,13 @@ class Redirect:
     link_id: int
     target: str
     status: int
+    # True when the link has a window or a cap: the fast path hands it to the view, which
+    # checks them (services/lifetime.py). Plain links never look at the fields below.
+    limited: bool = False
+    valid_since: datetime | None = None
+    valid_until: datetime | None = None
+    max_visits: int | None = None
+    expired_target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
