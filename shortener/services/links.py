@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -11,7 +12,17 @@ from ..storage import Database, DuplicateKey, user_queries
 from ..storage import link_queries as queries
 from ..storage.records import LinkRecord, Redirect, UserRecord
 from .actors import can_see_owner, utcnow
-from .errors import NotFound, SlugSpaceExhausted, SlugTaken
+from .errors import LinkGone, NotFound, SlugSpaceExhausted, SlugTaken
+from .lifetime import (
+    EXHAUSTED,
+    EXPIRED,
+    EXPIRED_TARGET_STATUS,
+    LIMITED_CACHE_CONTROL,
+    SCHEDULED,
+    check_window,
+    status_of,
+    window_status,
+)
 from .link_cache import LinkCache, LinkChanges
 from .pagination import Page, decode_cursor, paginate
 from .preconditions import NO_PRECONDITION, Precondition, entity_tag
@@ -30,6 +41,11 @@ class LinkFields:
     target: str
     title: str | None = None
     redirect_status: int = DEFAULT_REDIRECT_STATUS
+    # Lifetime and visit cap (services/lifetime.py)
+    valid_since: datetime | None = None
+    valid_until: datetime | None = None
+    max_visits: int | None = None
+    expired_target: str | None = None
 
 
 def visible_link(connection: Connection, actor: UserRecord, slug: str) -> LinkRecord:
@@ -55,8 +71,10 @@ class LinkService:
         reserved_slugs: Iterable[str],
         changes: LinkChanges,
         cache_size: int = 0,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.database = database
+        self.clock = clock  # a link's status depends on it; tests move time forward
         self.slug_length = slug_length
         self.max_target_length = max_target_length
         self.reserved_slugs = frozenset(slug.lower() for slug in reserved_slugs)
@@ -77,13 +95,70 @@ class LinkService:
     def close(self) -> None:
         self.changes.close()
 
+    # -- lifetime and visit caps (services/lifetime.py) -----------------------------------
+    def admit(self, found: Redirect, slug: str, *, counts: bool) -> Redirect:
+        """Where a link with a window or a cap sends this request now: its target, or its
+        expired_target (302); raises NotFound before valid_since, LinkGone once it expired or
+        is exhausted without an expired_target. ``counts``: a GET, which uses up the cap
+        (a HEAD only asks whether one is left)."""
+        state = window_status(found.valid_since, found.valid_until, self.clock())
+        if state == SCHEDULED:
+            raise NotFound(f"There is no short link '{slug}'.")
+        if state is None and found.max_visits is not None:
+            left = self.use_visit(found.link_id) if counts else self.has_visits_left(found.link_id)
+            if not left:
+                state = EXHAUSTED
+        if state is None:
+            return found
+        if found.expired_target is not None:
+            return replace(found, target=found.expired_target, status=EXPIRED_TARGET_STATUS)
+        reason = "has expired" if state == EXPIRED else "has reached its visit limit"
+        raise LinkGone(
+            f"The short link '{slug}' {reason}.",
+            headers={"Cache-Control": LIMITED_CACHE_CONTROL},  # it may come back (a PATCH)
+        )
+
+    def use_visit(self, link_id: int) -> bool:
+        """A GET of a capped link: counts it against the cap; False if none was left."""
+        with self.database.write() as connection:
+            return queries.use_cap(connection, link_id, self.clock())
+
+    def has_visits_left(self, link_id: int) -> bool:
+        """A HEAD of a capped link: whether a GET would be let through (counts nothing)."""
+        with self.database.read() as connection:
+            return queries.has_cap_left(connection, link_id)
+
+    def purge_expired(self, older_than: timedelta, *, dry_run: bool = False) -> list[LinkRecord]:
+        """Links expired (valid_until) or exhausted (max_visits reached) more than
+        ``older_than`` ago: deleted with their visits, unless ``dry_run``. Returns them."""
+        cutoff = self.clock() - older_than
+        if dry_run:
+            with self.database.read() as connection:
+                return [self._at_now(link) for link in queries.gone_before(connection, cutoff)]
+        with self.changes.writing() as connection:
+            gone = queries.gone_before(connection, cutoff)
+            queries.delete_gone_before(connection, [link.id for link in gone], cutoff)
+        return [self._at_now(link) for link in gone]
+
+    def _at_now(self, link: LinkRecord) -> LinkRecord:
+        """The link with its status at the service's clock (plain links are always active)."""
+        if not link.limited:
+            return link
+        return replace(link, status=status_of(link, self.clock()))
+
     # -- the API --------------------------------------------------------------------------
     def get(self, actor: UserRecord, slug: str) -> LinkRecord:
         link = self._by_slug(slug) if is_well_formed(slug) else None
-        return _visible(link, actor, slug)
+        return self._at_now(_visible(link, actor, slug))
 
     def list(
-        self, actor: UserRecord, *, owner: str | None, cursor: str | None, limit: int
+        self,
+        actor: UserRecord,
+        *,
+        owner: str | None,
+        cursor: str | None,
+        limit: int,
+        status: str | None = None,
     ) -> Page[LinkRecord]:
         before_id = decode_cursor(cursor)
         with self.database.read() as connection:
@@ -93,8 +168,15 @@ class LinkService:
                 if owner_record is None or not can_see_owner(actor, owner_record.id):
                     return Page([], None)
                 owner_id = owner_record.id
-            rows = queries.page(connection, owner_id=owner_id, before_id=before_id, limit=limit + 1)
-        return paginate(rows, limit, lambda link: link.id)
+            rows = queries.page(
+                connection,
+                owner_id=owner_id,
+                before_id=before_id,
+                limit=limit + 1,
+                status=status,
+                now=self.clock(),
+            )
+        return paginate([self._at_now(row) for row in rows], limit, lambda link: link.id)
 
     def create(
         self,
@@ -104,6 +186,7 @@ class LinkService:
         slug: str | None = None,
     ) -> LinkRecord:
         """A new link at ``slug``, or at a generated slug. Fields come checked by the schema."""
+        check_window(fields.valid_since, fields.valid_until)
         if slug is not None:
             try:
                 return self._insert(actor, slug, fields)
@@ -131,6 +214,7 @@ class LinkService:
         precondition: Precondition = NO_PRECONDITION,
     ) -> tuple[LinkRecord, bool]:
         """PUT: replace every client-owned field, or create the link if the slug is free."""
+        check_window(fields.valid_since, fields.valid_until)
         for _ in range(2):  # a concurrent PUT may create the slug between our read and insert
             with self.changes.writing() as connection:
                 link = queries.find_by_slug(connection, slug)
@@ -145,12 +229,13 @@ class LinkService:
                             "target": fields.target,
                             "title": fields.title,
                             "redirect_status": fields.redirect_status,
+                            **self._lifetime(_lifetime_of(fields)),
                             "updated_at": utcnow(),
                         },
                         expected_version=link.version if guarded else None,
                     )
                     if changed:
-                        return queries.find_by_slug(connection, slug), False
+                        return self._at_now(queries.find_by_slug(connection, slug)), False
                     if guarded:
                         raise precondition.failed(f"The link '{slug}'")
                     continue  # deleted meanwhile: create it
@@ -176,16 +261,20 @@ class LinkService:
         with self.changes.writing() as connection:
             link = visible_link(connection, actor, slug)
             guarded = precondition.check(entity_tag(link), f"The link '{slug}'")
+            check_window(
+                changes.get("valid_since", link.valid_since),
+                changes.get("valid_until", link.valid_until),
+            )
             if changes:
                 if not queries.update_link(
                     connection,
                     link.id,
-                    {**changes, "updated_at": utcnow()},
+                    {**self._lifetime(changes), "updated_at": utcnow()},
                     expected_version=link.version if guarded else None,
                 ):
                     raise self._changed_meanwhile(precondition, guarded, slug)
                 link = queries.find_by_slug(connection, slug)
-            return link
+            return self._at_now(link)
 
     def delete(
         self, actor: UserRecord, slug: str, *, precondition: Precondition = NO_PRECONDITION
@@ -208,8 +297,15 @@ class LinkService:
                 redirect_status=fields.redirect_status,
                 owner_id=actor.id,
                 now=utcnow(),
+                lifetime=_lifetime_of(fields),
             )
-            return queries.find_by_slug(connection, slug)
+            return self._at_now(queries.find_by_slug(connection, slug))
+
+    def _lifetime(self, changes: dict[str, object]) -> dict[str, object]:
+        """``changes`` with what goes with a new ``max_visits`` (its exhausted_at)."""
+        if "max_visits" not in changes:
+            return changes
+        return {**changes, **queries.cap_changes(changes["max_visits"], self.clock())}
 
     @staticmethod
     def _changed_meanwhile(precondition: Precondition, guarded: bool, slug: str) -> Exception:
@@ -222,3 +318,12 @@ class LinkService:
     @staticmethod
     def _taken(slug: str) -> SlugTaken:
         return SlugTaken(f"The slug '{slug}' is already taken; choose another.")
+
+
+def _lifetime_of(fields: LinkFields) -> dict[str, object]:
+    return {
+        "valid_since": fields.valid_since,
+        "valid_until": fields.valid_until,
+        "max_visits": fields.max_visits,
+        "expired_target": fields.expired_target,
+    }

@@ -5,13 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from .engine import Database
 from .keyset import newest_first
 from .lookups import cannot_be_stored
 from .records import LinkRecord, Redirect
-from .tables import links, users
+from .tables import UTCDateTime, links, users
 from .typed_reads import TypedRead
 
 _LINK_COLUMNS = (
@@ -26,14 +39,26 @@ _LINK_COLUMNS = (
     links.c.created_at,
     links.c.updated_at,
     links.c.version,
+    links.c.valid_since,
+    links.c.valid_until,
+    links.c.max_visits,
+    links.c.cap_used,
+    links.c.exhausted_at,
+    links.c.expired_target,
 )
 _SELECT_LINKS = select(*_LINK_COLUMNS).join_from(links, users, links.c.owner_id == users.c.id)
 
 # Built once at import: the hot path is one indexed lookup per redirect; the visit itself is
 # written later, in a batch (see services/visits.py).
-_RESOLVE = select(links.c.id, links.c.target, links.c.redirect_status).where(
-    links.c.slug == bindparam("redirect_slug")
-)
+_RESOLVE = select(
+    links.c.id,
+    links.c.target,
+    links.c.redirect_status,
+    links.c.valid_since,
+    links.c.valid_until,
+    links.c.max_visits,
+    links.c.expired_target,
+).where(links.c.slug == bindparam("redirect_slug"))
 
 
 class Resolver:
@@ -41,12 +66,32 @@ class Resolver:
 
     def __init__(self, database: Database) -> None:
         self._read = database.prepare(_RESOLVE)
+        # The driver's raw dates (a string on SQLite), made aware UTC as the table's type does;
+        # only links with a window pay for it.
+        dialect = database.autocommit_engine.dialect
+        self._instant = links.c.valid_since.type.dialect_impl(dialect).result_processor(
+            dialect, None
+        )
 
     def __call__(self, slug: str) -> Redirect | None:
         if cannot_be_stored(slug):
             return None
         row = self._read.first({"redirect_slug": slug})
-        return None if row is None else Redirect(row[0], row[1], row[2])
+        if row is None:
+            return None
+        if row[3] is None and row[4] is None and row[5] is None:
+            return Redirect(row[0], row[1], row[2])
+        instant = self._instant
+        return Redirect(
+            row[0],
+            row[1],
+            row[2],
+            limited=True,
+            valid_since=None if row[3] is None else instant(row[3]),
+            valid_until=None if row[4] is None else instant(row[4]),
+            max_visits=row[5],
+            expired_target=row[6],
+        )
 
 
 def find_by_slug(connection: Connection, slug: str) -> LinkRecord | None:
@@ -71,12 +116,21 @@ class LinkBySlug:
 
 
 def page(
-    connection: Connection, *, owner_id: int | None, before_id: int | None, limit: int
+    connection: Connection,
+    *,
+    owner_id: int | None,
+    before_id: int | None,
+    limit: int,
+    status: str | None = None,
+    now: datetime | None = None,
 ) -> list[LinkRecord]:
-    """Newest first, keyset-paginated on the primary key (page N costs what page 1 costs)."""
+    """Newest first, keyset-paginated on the primary key (page N costs what page 1 costs);
+    ``status`` (services/lifetime.py) keeps only the links in that status at ``now``."""
     query = _SELECT_LINKS
     if owner_id is not None:
         query = query.where(links.c.owner_id == owner_id)
+    if status is not None:
+        query = query.where(_status_is(status, now))
     query = newest_first(query, links.c.id, before_id=before_id, limit=limit)
     return [LinkRecord(**row._mapping) for row in connection.execute(query)]
 
@@ -90,6 +144,7 @@ def insert_link(
     redirect_status: int,
     owner_id: int,
     now: datetime,
+    lifetime: dict[str, Any] | None = None,
 ) -> int:
     result = connection.execute(
         insert(links)
@@ -99,6 +154,7 @@ def insert_link(
             title=title,
             redirect_status=redirect_status,
             visit_count=0,
+            **(lifetime or {}),
             owner_id=owner_id,
             created_at=now,
             updated_at=now,
@@ -141,3 +197,83 @@ def owner_has_links(connection: Connection, owner_id: int) -> bool:
 
 def delete_links_of_owner(connection: Connection, owner_id: int) -> None:
     connection.execute(delete(links).where(links.c.owner_id == owner_id))
+
+
+# -- lifetime and visit caps (services/lifetime.py) ---------------------------------------
+def _status_is(status: str, now: datetime | None):
+    """The condition of services/lifetime.py's status_of, in SQL, at ``now``."""
+    at = literal(now, UTCDateTime())
+    scheduled = and_(links.c.valid_since.is_not(None), links.c.valid_since > at)
+    expired = and_(links.c.valid_until.is_not(None), links.c.valid_until <= at)
+    exhausted = and_(links.c.max_visits.is_not(None), links.c.cap_used >= links.c.max_visits)
+    if status == "scheduled":
+        return scheduled
+    if status == "expired":
+        return and_(~scheduled, expired)
+    if status == "exhausted":
+        return and_(~scheduled, ~expired, exhausted)
+    if status == "active":
+        return ~or_(scheduled, expired, exhausted)
+    raise ValueError(f"no link status {status!r}")
+
+
+def use_cap(connection: Connection, link_id: int, now: datetime) -> bool:
+    """Counts one visit against the link's cap, if one is left: True if it was. One atomic
+    UPDATE, so concurrent redirects (any worker, any host) never let more through."""
+    result = connection.execute(
+        update(links)
+        .where(links.c.id == link_id, links.c.cap_used < links.c.max_visits)
+        .values(
+            cap_used=links.c.cap_used + 1,
+            exhausted_at=case(
+                (links.c.cap_used + 1 >= links.c.max_visits, literal(now, UTCDateTime())),
+                else_=links.c.exhausted_at,
+            ),
+        )
+    )
+    return result.rowcount == 1
+
+
+def has_cap_left(connection: Connection, link_id: int) -> bool:
+    """Whether a capped link still lets a visit through (HEAD asks, and counts nothing)."""
+    return bool(
+        connection.execute(
+            select(links.c.cap_used < links.c.max_visits).where(links.c.id == link_id)
+        ).scalar()
+    )
+
+
+def cap_changes(max_visits: int | None, now: datetime) -> dict[str, Any]:
+    """What else changes with ``max_visits``: a link already past the new cap is exhausted
+    (since the moment it first was, or now), one below it no longer is."""
+    if max_visits is None:
+        return {"exhausted_at": None}
+    return {
+        "exhausted_at": case(
+            (
+                links.c.cap_used >= max_visits,
+                func.coalesce(links.c.exhausted_at, literal(now, UTCDateTime())),
+            ),
+            else_=None,
+        )
+    }
+
+
+def _gone_before(cutoff: datetime):
+    """Expired (valid_until) or exhausted (exhausted_at) before ``cutoff``."""
+    return or_(links.c.valid_until < cutoff, links.c.exhausted_at < cutoff)
+
+
+def gone_before(connection: Connection, cutoff: datetime) -> list[LinkRecord]:
+    """Links expired or exhausted before ``cutoff``, oldest id first."""
+    query = _SELECT_LINKS.where(_gone_before(cutoff)).order_by(links.c.id)
+    return [LinkRecord(**row._mapping) for row in connection.execute(query)]
+
+
+def delete_gone_before(connection: Connection, ids: list[int], cutoff: datetime) -> int:
+    """Deletes those of ``ids`` still expired or exhausted before ``cutoff`` (a link changed
+    since it was listed stays); their visits go with them (ON DELETE CASCADE)."""
+    if not ids:
+        return 0
+    result = connection.execute(delete(links).where(links.c.id.in_(ids), _gone_before(cutoff)))
+    return result.rowcount
