@@ -19,6 +19,7 @@ from . import (
     problems,
     redirects,
     resources,
+    robots,
 )
 from .services import build_services
 from .services.slugs import ALWAYS_RESERVED
@@ -54,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     resources.init_app(app)
     redirects.init_app(app)
     health.init_app(app)
+    robots.init_app(app)
     docs.init_app(app)
     metrics.init_app(app)
     # Order matters: CORS preflights are answered before the rate limits count them, and

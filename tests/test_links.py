@@ -29,6 +29,7 @@ REPRESENTATION_FIELDS = {
     "visits",
     "stats",
     "qr",
+    "crawlable",
     "created_at",
     "updated_at",
     # lifetime and visit cap (tests/test_link_lifetime.py)

@@ -248,8 +248,13 @@ def test_upgrade_from_0003_keeps_every_row_id_and_index(database):
     migrations.upgrade(database)
     assert current_revision(database) == head()
     # 0005 adds a version to users and links, 1 for every existing row; 0006 a uid to visits,
-    # NULL for every existing row; 0008 the lifetime columns to links (none set, cap_used 0).
-    added = {"users": (1,), "links": (1, None, None, None, 0, None, None), "visits": (None,)}
+    # NULL for every existing row; 0008 the lifetime columns to links (none set, cap_used 0);
+    # 0009 crawlable, false.
+    added = {
+        "users": (1,),
+        "links": (1, None, None, None, 0, None, None, False),
+        "visits": (None,),
+    }
     assert rows_of(database) == {
         table: [row + added.get(table, ()) for row in rows] for table, rows in before.items()
     }

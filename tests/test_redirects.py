@@ -237,7 +237,6 @@ def test_delete_takes_effect_on_the_very_next_redirect(client, alice):
         "/a%00b",
         "/%0d%0a",
         "/favicon.ico",
-        "/robots.txt",
         "/api",
         "/static",
         "/problems",

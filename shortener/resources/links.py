@@ -25,7 +25,9 @@ LINK_LINKS = {
 
 
 def _fields(body: dict) -> LinkFields:
-    return LinkFields(body["target"], body["title"], body["redirect_status"])
+    return LinkFields(
+        body["target"], body["title"], body["redirect_status"], crawlable=body["crawlable"]
+    )
 
 
 def _with_lifetime(fields: LinkFields, body: dict) -> LinkFields:

@@ -12,7 +12,7 @@ from ..services.links import DEFAULT_REDIRECT_STATUS, REDIRECT_STATUSES, TITLE_M
 from ..services.slugs import SLUG_PATTERN, slug_problems
 from ..services.targets import TargetRejected, normalize_target
 from ..storage.records import LinkRecord
-from .fields import URI, Instant, Username, absolute_uri, label, uri_to
+from .fields import URI, Instant, StrictBoolean, Username, absolute_uri, label, uri_to
 from .pages import PageQuery
 
 
@@ -110,6 +110,10 @@ class LinkSchema(Schema):
         dump_only=True,
         validate=validate.OneOf(STATUSES),
         metadata={"description": "scheduled, expired (dates), exhausted (max_visits), active."},
+    )
+    crawlable = StrictBoolean(
+        load_default=False,
+        metadata={"description": "Listed as allowed in GET /robots.txt (everything else is not)."},
     )
     visit_count = fields.Integer(dump_only=True)
     owner = uri_to("user", username="owner_username")

@@ -46,6 +46,7 @@ class LinkFields:
     valid_until: datetime | None = None
     max_visits: int | None = None
     expired_target: str | None = None
+    crawlable: bool = False
 
 
 def visible_link(connection: Connection, actor: UserRecord, slug: str) -> LinkRecord:
@@ -91,6 +92,12 @@ class LinkService:
         if not is_well_formed(slug):
             return None
         return self._lookup(slug)
+
+    def crawlable_slugs(self) -> list[str]:
+        """Slugs that crawlers may follow (GET /robots.txt), sorted; read on every request, so a
+        change shows on the next one."""
+        with self.database.read() as connection:
+            return queries.crawlable_slugs(connection)
 
     def close(self) -> None:
         self.changes.close()
@@ -230,6 +237,7 @@ class LinkService:
                             "title": fields.title,
                             "redirect_status": fields.redirect_status,
                             **self._lifetime(_lifetime_of(fields)),
+                            "crawlable": fields.crawlable,
                             "updated_at": utcnow(),
                         },
                         expected_version=link.version if guarded else None,
@@ -295,6 +303,7 @@ class LinkService:
                 target=fields.target,
                 title=fields.title,
                 redirect_status=fields.redirect_status,
+                crawlable=fields.crawlable,
                 owner_id=actor.id,
                 now=utcnow(),
                 lifetime=_lifetime_of(fields),

@@ -24,7 +24,7 @@ from .engine import Database
 from .keyset import newest_first
 from .lookups import cannot_be_stored
 from .records import LinkRecord, Redirect
-from .tables import UTCDateTime, links, users
+from .tables import CRAWLABLE, UTCDateTime, links, users
 from .typed_reads import TypedRead
 
 _LINK_COLUMNS = (
@@ -45,6 +45,7 @@ _LINK_COLUMNS = (
     links.c.cap_used,
     links.c.exhausted_at,
     links.c.expired_target,
+    links.c.crawlable,
 )
 _SELECT_LINKS = select(*_LINK_COLUMNS).join_from(links, users, links.c.owner_id == users.c.id)
 
@@ -92,6 +93,15 @@ class Resolver:
             max_visits=row[5],
             expired_target=row[6],
         )
+
+
+# The partial index ix_links_crawlable_slug holds exactly these rows.
+_CRAWLABLE_SLUGS = select(links.c.slug).where(CRAWLABLE)
+
+
+def crawlable_slugs(connection: Connection) -> list[str]:
+    """Slugs of the crawlable links (GET /robots.txt), in code point order on every backend."""
+    return sorted(connection.execute(_CRAWLABLE_SLUGS).scalars())
 
 
 def find_by_slug(connection: Connection, slug: str) -> LinkRecord | None:
@@ -145,6 +155,7 @@ def insert_link(
     owner_id: int,
     now: datetime,
     lifetime: dict[str, Any] | None = None,
+    crawlable: bool = False,
 ) -> int:
     result = connection.execute(
         insert(links)
@@ -153,6 +164,7 @@ def insert_link(
             target=target,
             title=title,
             redirect_status=redirect_status,
+            crawlable=crawlable,
             visit_count=0,
             **(lifetime or {}),
             owner_id=owner_id,

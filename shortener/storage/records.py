@@ -29,6 +29,7 @@ class LinkRecord:
     created_at: datetime
     updated_at: datetime
     version: int  # raised by every change but visits (see services/preconditions.py)
+    crawlable: bool  # listed as allowed in GET /robots.txt
     # Lifetime and visit cap (services/lifetime.py): cap_used counts the visits the cap let
     # through, exhausted_at is when it reached max_visits.
     valid_since: datetime | None = None

@@ -20,6 +20,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
+    true,
 )
 
 # Integer primary keys become SQLite's rowid and BIGSERIAL elsewhere. No id is ever handed out
@@ -93,6 +95,8 @@ links = Table(
     Column("cap_used", BigInteger, nullable=False, default=0, server_default="0"),
     Column("exhausted_at", UTCDateTime, nullable=True),
     Column("expired_target", Text, nullable=True),
+    # Listed in GET /robots.txt as allowed to crawl (migration 0009).
+    Column("crawlable", Boolean, nullable=False, default=False, server_default=false()),
     # Keyset pagination of one owner's links, newest first.
     Index(None, "owner_id", "id"),
     # Purging expired and exhausted links.
@@ -100,6 +104,10 @@ links = Table(
     Index(None, "exhausted_at"),
     sqlite_autoincrement=True,
 )
+# Only the crawlable links' slugs, in order: GET /robots.txt reads nothing else. Queries use the
+# same condition (SQLite: "crawlable = 1"); SQLite would not use the index for "crawlable".
+CRAWLABLE = links.c.crawlable == true()
+Index("ix_links_crawlable_slug", links.c.slug, sqlite_where=CRAWLABLE, postgresql_where=CRAWLABLE)
 
 visits = Table(
     "visits",
