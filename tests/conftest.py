@@ -17,6 +17,7 @@ from browser import browser, browser_page  # noqa: F401 - fixtures for every tes
 from live import (  # noqa: F401 - POSTGRES_URL: tests/test_faults.py takes it from here
     BACKENDS,
     POSTGRES_URL,
+    SCHEMAS,
     LiveServer,
     LiveServers,
     fresh_database,
@@ -72,7 +73,7 @@ def shared_live_server(live_backend, live_servers) -> LiveServer:
 def migrated_sqlite() -> Path:
     """A SQLite database migrated once per session by the real migrations. A test's new SQLite
     database starts as a byte-for-byte copy of it instead of being migrated again (~55 ms a
-    test). PostgreSQL schemas are still migrated one by one: there is no faithful copy as cheap."""
+    test). PostgreSQL: tests/pg_schemas.py."""
     directory = Path(tempfile.mkdtemp(prefix="shortener-migrated-"))
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
     path = directory / "shortener.db"
@@ -88,11 +89,14 @@ def migrated_sqlite() -> Path:
 
 def make_app(database_url: str, **config):
     """The app on a migrated database: a SQLite file that does not exist yet starts as a copy of
-    ``migrated_sqlite()``; any other database is migrated here."""
+    ``migrated_sqlite()``, an empty PostgreSQL schema of ``fresh_database`` becomes one that
+    the migrations made (tests/pg_schemas.py); any other database is migrated here."""
     path = make_url(database_url).database if database_url.startswith("sqlite") else None
     copied = path not in (None, "", ":memory:") and not Path(path).exists()
     if copied:
         shutil.copyfile(migrated_sqlite(), path)
+    elif database_url.startswith("postgresql") and SCHEMAS is not None:
+        copied = SCHEMAS.adopt(database_url)
     app = create_app(
         {"TESTING": True, "DATABASE_URL": database_url, "PASSWORD_HASH_METHOD": FAST_HASH, **config}
     )

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
+from pg_schemas import MigratedSchemas
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -58,23 +59,25 @@ def postgres_schema_url(schema: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+# Migrated schemas, recycled between tests (tests/pg_schemas.py; conftest.make_app adopts one).
+SCHEMAS = MigratedSchemas(POSTGRES_URL, postgres_schema_url) if POSTGRES_URL else None
+
+
 @contextmanager
 def fresh_database(backend: str, directory: Path, prefix: str = "test") -> Iterator[str]:
     """A URL to an empty database: a new SQLite file in ``directory``, or a new PostgreSQL
-    schema that is dropped afterwards."""
+    schema that is gone afterwards (dropped, or emptied back into the pool of migrated
+    schemas when only its rows changed)."""
     if backend == "sqlite":
         yield f"sqlite:///{directory / 'shortener.db'}"
         return
     schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
-    engine = create_engine(POSTGRES_URL)
-    with engine.begin() as connection:
+    with SCHEMAS.engine.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
         yield postgres_schema_url(schema)
     finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+        SCHEMAS.release(schema)
 
 
 # -- the server ------------------------------------------------------------------------------
