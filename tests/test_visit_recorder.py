@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import pytest
 from conftest import PASSWORD, make_app
-from sqlalchemy import text, update
+from sqlalchemy import create_engine, text, update
 
 from shortener.services import visit_handover
 from shortener.services.actors import OPERATOR
@@ -267,6 +267,60 @@ def test_concurrent_redirects_are_all_counted(database_url):
         assert rollup == [(160,)]
     finally:
         app.extensions["shortener"].close()
+
+
+class WriteLock:
+    """Another connection holds off every visit write (SQLite's write lock; on PostgreSQL a
+    lock on links, whose visit_count every batch adds to) until ``release``."""
+
+    def __init__(self, database_url: str) -> None:
+        self._engine = None
+        if database_url.startswith("sqlite"):
+            path = database_url.removeprefix("sqlite:///")
+            self._holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._holder.execute("BEGIN IMMEDIATE")
+            return
+        self._engine = create_engine(database_url)
+        self._holder = self._engine.connect()
+        self._holder.begin()
+        self._holder.execute(text("LOCK TABLE links IN EXCLUSIVE MODE"))
+
+    def release(self) -> None:
+        if self._engine is None:
+            self._holder.execute("ROLLBACK")
+            self._holder.close()
+            return
+        self._holder.rollback()
+        self._holder.close()
+        self._engine.dispose()
+
+
+def test_close_waits_for_the_batch_the_writer_is_writing(database_url):
+    """close() returns once every visit is written, including the batch the background
+    thread took from the queue and is writing at that moment (once, close returned at once
+    because the queue was empty, and the visits of that batch were counted later, or never
+    if the process ended)."""
+    app = make_app(database_url, VISIT_FLUSH_INTERVAL=0.05)
+    services = app.extensions["shortener"]
+    try:
+        services.users.create(OPERATOR, username="alice", password=PASSWORD)
+        client, alice = app.test_client(), ("alice", PASSWORD)
+        create(client, alice, "go")
+        lock = WriteLock(database_url)
+        try:
+            for _ in range(3):
+                assert client.get("/go").status_code == 302
+            # The background thread took the batch and waits for the lock to write it.
+            assert wait_for(lambda: services.recorder.pending == 0, seconds=10)
+            threading.Timer(0.5, lock.release).start()
+            services.recorder.close()
+        except BaseException:
+            lock.release()
+            raise
+        assert visit_count(client, alice, "go") == 3
+        assert visit_rows(app) == 3
+    finally:
+        services.close()
 
 
 # -- failures -------------------------------------------------------------------------------

@@ -255,11 +255,19 @@ class VisitRecorder:
         self._shed_overflow()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stops the writer and writes what is left, retrying for up to ``timeout`` seconds."""
+        """Stops the writer and writes what is left, retrying for up to ``timeout`` seconds.
+        A batch the background thread is writing is out of the queue meanwhile: close waits
+        for it (the flush lock) before it looks at what is left."""
         self._stop.set()
         self._writer_pid = None  # a later record() starts a new writer
         deadline = time.monotonic() + timeout
-        while self._pending and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if not self._flush_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                logger.error("stopping while a batch of visits is still being written")
+                return
+            self._flush_lock.release()
+            if not self._pending:
+                return
             if self.flush() == 0 and self._pending:
                 time.sleep(0.2)
         if self._pending:
