@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -27,7 +29,8 @@ from support import assert_problem
 
 from shortener import create_app
 from shortener.services.actors import OPERATOR
-from shortener.storage.engine import FILE_CHECK_SECONDS
+from shortener.storage.engine import FILE_CHECK_SECONDS, Database
+from shortener.storage.errors import DatabaseUnavailable
 
 LINKS = "/api/v1.0/links"
 TARGET = "https://example.com/docs"
@@ -395,3 +398,97 @@ def test_a_file_that_is_not_a_database_answers_503_and_is_never_written(tmp_path
         assert client.post(LINKS, json={"target": TARGET}, auth=ALICE).status_code == 201
     finally:
         services.close()
+
+
+# -- SQLite: other processes, and the file moved away and back ----------------------------------
+# Every process of `shortener serve` (the workers and the visit writer) has connections of its
+# own to the file. SQLite's write-ahead log is shared through POSIX locks on the database file:
+# a process that closes its last connection while no other process holds a lock checkpoints the
+# log and deletes it (and its -shm), and the next connection makes a new pair. A process whose
+# locks were dropped while its connections stayed open (POSIX drops every lock a process holds
+# on a file when it closes any descriptor of that file) then commits into a deleted log:
+# answered as committed, seen by no one else, and lost.
+
+OTHER_PROCESS = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1])
+print(connection.execute("SELECT count(*) FROM t").fetchone()[0])
+connection.close()  # its last connection: if no other process holds a lock, the log goes
+"""
+
+
+def rows_seen_by_another_process(path: Path) -> int:
+    """What a new connection of another process sees (it opens and closes the database, as the
+    visit writer does when it reconnects)."""
+    completed = subprocess.run(
+        [sys.executable, "-c", OTHER_PROCESS, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return int(completed.stdout)
+
+
+def sqlite_database(path: Path) -> Database:
+    database = Database(f"sqlite:///{path}")
+    with database.write() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    return database
+
+
+def insert(database: Database, value: int) -> None:
+    with database.write() as connection:
+        connection.exec_driver_sql(f"INSERT INTO t VALUES ({value})")
+
+
+def test_a_new_connection_keeps_the_locks_of_the_process_s_other_connections(tmp_path):
+    path = tmp_path / "shortener.db"
+    database = sqlite_database(path)
+    try:
+        busy = database.engine.connect()  # a connection in use (another request's)
+        busy.exec_driver_sql("SELECT count(*) FROM t").all()
+        busy.commit()
+        fresh = database.engine.connect()  # the pool opens another one meanwhile
+        fresh.close()
+        assert rows_seen_by_another_process(path) == 0
+        busy.exec_driver_sql("INSERT INTO t VALUES (1)")
+        busy.commit()
+        busy.close()
+        assert rows_seen_by_another_process(path) == 1, "a commit went into a deleted log"
+    finally:
+        database.dispose()
+
+
+def test_after_the_file_was_moved_away_and_back_every_commit_is_seen(tmp_path):
+    path = tmp_path / "shortener.db"
+    database = sqlite_database(path)
+    try:
+        # Connections in the pool, and one held through the outage by a request in flight.
+        pooled = [database.engine.connect() for _ in range(3)]
+        for connection in pooled:
+            connection.exec_driver_sql("SELECT count(*) FROM t").all()
+            connection.commit()
+        held = pooled.pop()
+        for connection in pooled:
+            connection.close()
+
+        os.replace(path, f"{path}.away")
+        for _ in range(3):
+            with pytest.raises(DatabaseUnavailable):
+                insert(database, 0)
+        os.replace(f"{path}.away", path)
+
+        insert(database, 1)  # a connection opened after the file came back
+        assert rows_seen_by_another_process(path) == 1  # another process reconnects
+        held.exec_driver_sql("INSERT INTO t VALUES (2)")
+        held.commit()
+        held.close()
+        for value in range(3, 10):  # whichever pooled connection each write gets
+            insert(database, value)
+            assert rows_seen_by_another_process(path) == value
+        with database.read() as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 9
+    finally:
+        database.dispose()
+    assert rows_seen_by_another_process(path) == 9

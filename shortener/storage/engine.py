@@ -9,6 +9,16 @@ as the file is back. A file at the path that is not a SQLite database is never o
 SQLite would pair it with the real database's write-ahead log, replay that log into it and
 delete the log, losing what was committed.
 
+SQLite's processes share the write-ahead log through POSIX locks on the database file, and
+POSIX drops every lock a process holds on a file as soon as the process closes *any*
+descriptor of it. The header check above therefore never closes a descriptor of a database
+file while connections may be open on it (``_HeldFiles``): a close there let another process
+(the visit writer, reconnecting) find no lock, take the last connection's exclusive lock,
+delete the log and start a new one, while this process's connections went on committing into
+the deleted log (answered as committed, seen by no one, lost). As a second line, a connection
+is dropped at checkout unless the database file and the log at the path are still the ones it
+opened, and once any change is seen every connection opened before it is dropped too.
+
 PostgreSQL never hangs a request: connecting gives up after ``database_timeout_ms`` (libpq's
 ``connect_timeout``, whole seconds, at least 2), TCP keepalives and ``tcp_user_timeout`` find
 a peer that is gone, a statement is cancelled by the server after ``statement_timeout_ms``,
@@ -23,6 +33,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -64,6 +75,8 @@ class NoAnswer(Exception):
 
 
 _FILE_IDENTITY = "shortener_sqlite_file"
+_LOG_IDENTITY = "shortener_sqlite_log"  # the -wal file the connection opened
+_GENERATION = "shortener_sqlite_generation"  # _SQLiteFile.generation when it was opened
 _FILE_CHECKED_AT = "shortener_file_checked_at"  # when a held connection checks its file next
 _UNBOUNDED = "shortener_unbounded"  # execution option: no deadline for answers (migrations)
 # How often a redirect's held SQLite connection checks that its file is still the database
@@ -103,6 +116,7 @@ class Database:
         )
         self._prepared: list[PreparedRead] = []
         sqlite_file = _SQLiteFile(self.sqlite_path) if self.sqlite_path is not None else None
+        self._sqlite_file = sqlite_file
         for engine in (self.engine, self.autocommit_engine):
             if self.is_sqlite:
                 _tune_sqlite(engine, lock_timeout_ms, sqlite_file)
@@ -127,8 +141,8 @@ class Database:
             connection.exec_driver_sql("SELECT 1")
 
     def is_stale(self, pooled) -> bool:
-        """Whether a pooled SQLite connection's file is no longer the file at the path."""
-        return self.sqlite_path is not None and _file_changed(pooled.info, self.sqlite_path)
+        """Whether a pooled SQLite connection's file (or log) is no longer the one at the path."""
+        return self._sqlite_file is not None and _file_changed(pooled.info, self._sqlite_file)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -168,6 +182,8 @@ class Database:
             prepared.release()
         self.engine.dispose()
         self.autocommit_engine.dispose()
+        if self._sqlite_file is not None:
+            self._sqlite_file.release()
 
 
 class PreparedRead:
@@ -302,34 +318,103 @@ def _file_identity(path: str) -> tuple[int, int] | None:
     return (stat.st_dev, stat.st_ino)
 
 
+class _HeldFiles:
+    """One descriptor per database file (device, inode) this process has checked, kept open
+    while a ``Database`` of the process may have connections on it, and read with ``pread``.
+
+    Opening and closing the file for each check would drop every POSIX lock this process
+    holds on it, the SQLite connections' locks included (SQLite itself keeps its descriptors
+    open while a lock is held for that reason): other processes would then take it for unused,
+    and the last one to close a connection would delete the write-ahead log our connections
+    still write into. Shared by every ``Database`` of the process (tests run several on one
+    file), counted per user, and closed only when no user is left."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._descriptors: dict[tuple[int, int], list[int]] = {}
+        self._users: dict[tuple[int, int], int] = {}
+
+    def header(self, path: str, user: set) -> tuple[tuple[int, int], bytes] | None:
+        """(identity, first bytes) of the file at ``path``, or None if there is none; the
+        identity is added to ``user`` (a ``_SQLiteFile``'s set), to give back on release."""
+        try:
+            identity = _identity_of(os.stat(path))
+        except OSError:
+            return None
+        with self._lock:
+            if identity not in self._descriptors:
+                try:
+                    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    return None
+                opened = _identity_of(os.fstat(descriptor))
+                # Replaced between the stat and the open: keep what was opened, and never
+                # close a second descriptor of a file already held.
+                self._descriptors.setdefault(opened, []).append(descriptor)
+                identity = opened
+            if identity not in user:
+                user.add(identity)
+                self._users[identity] = self._users.get(identity, 0) + 1
+            descriptor = self._descriptors[identity][0]
+            try:
+                return identity, os.pread(descriptor, len(SQLITE_MAGIC), 0)
+            except OSError:
+                return None
+
+    def release(self, user: set) -> None:
+        with self._lock:
+            for identity in user:
+                self._users[identity] -= 1
+                if self._users[identity] == 0:
+                    del self._users[identity]
+                    for descriptor in self._descriptors.pop(identity, ()):
+                        os.close(descriptor)
+            user.clear()
+
+
+_HELD_FILES = _HeldFiles()
+
+
 class _SQLiteFile:
     """The database file at a path, checked before SQLite opens it (SQLite opens lazily, so
     the check runs before it reads or writes anything). A file that is not a database would
     otherwise be paired with the write-ahead log next to it (the real database's), which
     SQLite replays into it and then deletes, losing what was committed. An empty file is a
     database not made yet only until this process has seen the real one (SQLite would turn it
-    into a database and delete the log beside it too)."""
+    into a database and delete the log beside it too).
+
+    ``generation`` counts the changes seen at the path (the file or its log moved, deleted or
+    replaced): a connection opened in an earlier generation is dropped at its next checkout,
+    so no connection that lived through a change is used again."""
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.log_path = path + "-wal"
         self.seen_database = False
+        self.generation = 0
+        self._held: set[tuple[int, int]] = set()
 
     def checked_identity(self) -> tuple[int, int] | None:
         """Its (device, inode); raises a driver error (503) if it is not a database."""
-        try:
-            with open(self.path, "rb") as file:
-                identity = _identity_of(os.fstat(file.fileno()))
-                header = file.read(len(SQLITE_MAGIC))
-        except OSError:
+        read = _HELD_FILES.header(self.path, self._held)
+        if read is None:
             return None  # SQLite's own open then fails ("unable to open database file")
+        identity, header = read
         if header == SQLITE_MAGIC:
             self.seen_database = True
             return identity
-        if not header and not self.seen_database and _empty_or_missing(self.path + "-wal"):
+        if not header and not self.seen_database and _empty_or_missing(self.log_path):
             return identity
         error = sqlite3.DatabaseError(f"{self.path} is not a SQLite database")
         error.sqlite_errorcode = sqlite3.SQLITE_NOTADB
         raise error
+
+    def changed(self) -> None:
+        """A change was seen: every connection opened until now is to be dropped."""
+        self.generation += 1
+
+    def release(self) -> None:
+        _HELD_FILES.release(self._held)
 
 
 def _empty_or_missing(path: str) -> bool:
@@ -343,9 +428,18 @@ def _identity_of(stat: os.stat_result) -> tuple[int, int]:
     return (stat.st_dev, stat.st_ino)
 
 
-def _file_changed(connection_info: dict, path: str) -> bool:
-    """Whether the file a connection opened is no longer the file at ``path``."""
-    return connection_info.get(_FILE_IDENTITY) != _file_identity(path)
+def _file_changed(connection_info: dict, file: _SQLiteFile) -> bool:
+    """Whether a connection must not be used: the database file or the write-ahead log at the
+    path is not the one it opened (moved, deleted, replaced; a log that is not the one the
+    connection writes into holds no commit of it), or a change was seen since it opened."""
+    if connection_info.get(_GENERATION) != file.generation:
+        return True
+    if connection_info.get(_FILE_IDENTITY) != _file_identity(file.path) or connection_info.get(
+        _LOG_IDENTITY
+    ) != _file_identity(file.log_path):
+        file.changed()
+        return True
+    return False
 
 
 def _tune_sqlite(engine, lock_timeout_ms: int, file: _SQLiteFile | None) -> None:
@@ -355,6 +449,7 @@ def _tune_sqlite(engine, lock_timeout_ms: int, file: _SQLiteFile | None) -> None
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, connection_record) -> None:
         if file is not None:  # which file this connection opened, before SQLite reads it
+            connection_record.info[_GENERATION] = file.generation
             connection_record.info[_FILE_IDENTITY] = file.checked_identity()
         # Let SQLAlchemy's "begin" event, not the driver, decide how transactions start.
         dbapi_connection.isolation_level = None
@@ -364,12 +459,16 @@ def _tune_sqlite(engine, lock_timeout_ms: int, file: _SQLiteFile | None) -> None
         cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        if file is not None:
+            # The log it opened: the connection now holds its lock on the database file, so
+            # no other connection can delete this log while it stays open.
+            connection_record.info[_LOG_IDENTITY] = _file_identity(file.log_path)
 
     if path is not None:
 
         @event.listens_for(engine, "checkout")
         def _on_checkout(dbapi_connection, connection_record, connection_proxy) -> None:
-            if _file_changed(connection_record.info, path):
+            if _file_changed(connection_record.info, file):
                 # The pool drops this connection and opens the path again, which fails with
                 # "unable to open database file" while the file is missing.
                 raise DisconnectionError("the SQLite file was moved, deleted or replaced")
