@@ -296,8 +296,12 @@ class LinkService:
                 raise self._changed_meanwhile(precondition, guarded, slug)
 
     def _insert(self, actor: UserRecord, slug: str, fields: LinkFields) -> LinkRecord:
-        with self.changes.writing() as connection:
-            queries.insert_link(
+        # Not ``self.changes.writing()``: the link caches hold found links only, so a new slug
+        # is in none of them and nothing needs forgetting (a slug deleted and made again was
+        # forgotten by the delete). On PostgreSQL the change counter's row lock would also
+        # serialise every create.
+        with self.database.write() as connection:
+            row = queries.insert_link(
                 connection,
                 slug=slug,
                 target=fields.target,
@@ -308,7 +312,7 @@ class LinkService:
                 now=utcnow(),
                 lifetime=_lifetime_of(fields),
             )
-            return self._at_now(queries.find_by_slug(connection, slug))
+        return self._at_now(LinkRecord(**row, owner_username=actor.username))
 
     def _lifetime(self, changes: dict[str, object]) -> dict[str, object]:
         """``changes`` with what goes with a new ``max_visits`` (its exhausted_at)."""

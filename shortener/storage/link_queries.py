@@ -48,6 +48,8 @@ _LINK_COLUMNS = (
     links.c.crawlable,
 )
 _SELECT_LINKS = select(*_LINK_COLUMNS).join_from(links, users, links.c.owner_id == users.c.id)
+# What an INSERT returns of the row it wrote: every column of the link but its owner's name.
+_INSERTED = tuple(column for column in _LINK_COLUMNS if getattr(column, "table", None) is links)
 
 # Built once at import: the hot path is one indexed lookup per redirect; the visit itself is
 # written later, in a batch (see services/visits.py).
@@ -156,7 +158,8 @@ def insert_link(
     now: datetime,
     lifetime: dict[str, Any] | None = None,
     crawlable: bool = False,
-) -> int:
+) -> dict[str, Any]:
+    """The new row (all but its owner's name), as written, defaults included."""
     result = connection.execute(
         insert(links)
         .values(
@@ -171,9 +174,9 @@ def insert_link(
             created_at=now,
             updated_at=now,
         )
-        .returning(links.c.id)
+        .returning(*_INSERTED)
     )
-    return result.scalar_one()
+    return dict(result.one()._mapping)
 
 
 def update_link(
