@@ -97,6 +97,14 @@ links = Table(
     Column("expired_target", Text, nullable=True),
     # Listed in GET /robots.txt as allowed to crawl (migration 0009).
     Column("crawlable", Boolean, nullable=False, default=False, server_default=false()),
+    # Query forwarding, UTM fields and the hash of a link's password (migration 0010).
+    Column("forward_query", Boolean, nullable=False, default=False, server_default=false()),
+    Column("utm_source", String(255), nullable=True),
+    Column("utm_medium", String(255), nullable=True),
+    Column("utm_campaign", String(255), nullable=True),
+    Column("utm_term", String(255), nullable=True),
+    Column("utm_content", String(255), nullable=True),
+    Column("password_hash", String(255), nullable=True),
     # Keyset pagination of one owner's links, newest first.
     Index(None, "owner_id", "id"),
     # Purging expired and exhausted links.
