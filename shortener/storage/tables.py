@@ -105,6 +105,9 @@ links = Table(
     Column("utm_term", String(255), nullable=True),
     Column("utm_content", String(255), nullable=True),
     Column("password_hash", String(255), nullable=True),
+    # Redirect rules and A/B variants, as JSON text; NULL: none (migration 0011, services/rules.py).
+    Column("rules", Text, nullable=True),
+    Column("variants", Text, nullable=True),
     # Keyset pagination of one owner's links, newest first.
     Index(None, "owner_id", "id"),
     # Purging expired and exhausted links.
@@ -131,6 +134,12 @@ visits = Table(
     Column("ip", String(45), nullable=True),
     # Given when the visit is captured: a visit delivered twice is stored once (migration 0006).
     Column("uid", String(40), nullable=True),
+    # Where the visitor was sent, by which rule or variant (indexes; NULL: neither), and the
+    # visitor's country from the GeoIP database (NULL without one). Migration 0011.
+    Column("target_used", Text, nullable=True),
+    Column("rule", SmallInteger, nullable=True),
+    Column("variant", SmallInteger, nullable=True),
+    Column("country", String(2), nullable=True),
     Index(None, "uid", unique=True),
     # Newest-first keyset pages of one link's visits, and time-window filters on them.
     Index(None, "link_id", "id"),
