@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_HASH_METHOD": "scrypt",
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "ANONYMIZE_IPS": True,
-    "VISIT_FLUSH_INTERVAL": 1.0,
+    "VISIT_FLUSH_INTERVAL": 0.25,
     "VISIT_BUFFER": 10_000,
     "REDIS_URL": None,
     "VISIT_STREAM": "shortener:visits",
