@@ -1,5 +1,6 @@
 """Databases and live servers for the tests: ``shortener serve`` (gunicorn, 2 workers) on a
-free port of 127.0.0.1, set up with the real commands, on each backend.
+free port of 127.0.0.1, on a database migrated and given a first admin as the commands do
+(``prepare``), on each backend.
 
 Starting a server costs seconds, so one server per backend is shared by every test module that
 can share it (``LiveServers``, behind the ``shared_live_server`` fixture of tests/conftest.py).
@@ -29,6 +30,10 @@ import requests
 from pg_schemas import MigratedSchemas
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+
+from shortener import create_app
+from shortener.services.actors import OPERATOR
+from shortener.storage import migrations
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHORTENER = Path(sys.executable).with_name("shortener")
@@ -194,14 +199,22 @@ def checked(completed: subprocess.CompletedProcess, what: str) -> None:
         )
 
 
-def prepare(env: Mapping[str, str]) -> tuple[str, str]:
-    """``shortener db upgrade`` and a first admin ``admin``; returns its credentials."""
-    admin = ("admin", secrets.token_urlsafe(18))
-    checked(run_cli(env, "db", "upgrade"), "shortener db upgrade")
-    checked(
-        run_cli(env, "users", "create", admin[0], "--admin", "--password-stdin", input=admin[1]),
-        "shortener users create",
-    )
+def prepare(env: Mapping[str, str], username: str = "admin") -> tuple[str, str]:
+    """What ``shortener db upgrade`` and ``shortener users create USERNAME --admin`` do (the
+    migrations, then an admin hashed with the shipped method), in this process: the commands
+    themselves are tested as commands in tests/test_cli.py, and two interpreters starting cost
+    seconds per server on a loaded machine. An empty PostgreSQL schema of ``fresh_database``
+    adopts a migrated one (tests/pg_schemas.py). Returns the admin's credentials."""
+    url = env["SHORTENER_DATABASE_URL"]
+    admin = (username, secrets.token_urlsafe(18))
+    adopted = SCHEMAS is not None and url.startswith("postgresql") and SCHEMAS.adopt(url)
+    services = create_app({"DATABASE_URL": url}).extensions["shortener"]
+    try:
+        if not adopted:
+            migrations.upgrade(services.database)
+        services.users.create(OPERATOR, username=admin[0], password=admin[1], is_admin=True)
+    finally:
+        services.close()
     return admin
 
 

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from live import checked, launch, run_cli, server_env, stop
+from live import launch, prepare, server_env, stop
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -37,12 +37,7 @@ def prepared(live_database_url, tmp_path):
 
 def prepare_database(live_database_url: str, tmp_path):
     env = server_env(live_database_url)
-    admin = (f"admin-{secrets.token_hex(4)}", secrets.token_urlsafe(18))  # one module database
-    checked(run_cli(env, "db", "upgrade"), "shortener db upgrade")
-    checked(
-        run_cli(env, "users", "create", *admin[:1], "--admin", "--password-stdin", input=admin[1]),
-        "shortener users create",
-    )
+    admin = prepare(env, f"admin-{secrets.token_hex(4)}")  # one module database, many admins
     return env, admin, tmp_path
 
 
