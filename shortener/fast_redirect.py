@@ -83,6 +83,8 @@ class FastRedirect:
         if (
             found is None
             or found.limited  # a window or a cap: the view checks them
+            # a password to ask for, or a query to forward (services/forwarding.py)
+            or (found.options and (found.password_hash is not None or environ.get("QUERY_STRING")))
             or found.status not in STATUS_LINES
             or not found.target.isascii()
         ):

@@ -9,7 +9,9 @@
   ``AUTH_FAIL_LIMIT`` instead; every other request (no credentials, a public operation, an
   unknown route) per client address.
 - ``AUTH_FAIL_LIMIT`` counts ``401`` answers under /api/ per client address; once it is used
-  up, every /api/ request from that address answers ``429`` until the window ends.
+  up, every /api/ request from that address answers ``429`` until the window ends. Wrong
+  passwords of password-protected links count here too, and once it is used up a password
+  for a link is refused with ``429`` before it is checked (link_passwords.py).
 - ``NOT_FOUND_LIMIT`` counts ``404`` answers of ``/<slug>`` per client address and turns only
   further ``404`` answers into ``429``: a slug that is found never touches the storage.
 
@@ -134,6 +136,18 @@ class RateLimits:
         refused = self._count(counted, "Too many requests from these credentials.")
         if refused:
             raise refused
+
+    # -- passwords of links (link_passwords.py): the same count as failed API logins -----
+    def refuse_if_failing(self) -> None:
+        """Raises RateLimited (429) when this address has used up ``AUTH_FAIL_LIMIT``."""
+        failures = _Counted(self.auth_fail, (NAMESPACE, "auth-fail", _client_address()))
+        if self._safely(lambda: self.strategy.test(failures.limit, *failures.identifiers)) is False:
+            raise self._refusal(failures, "Too many failed authentications from your address.")
+
+    def count_failure(self) -> None:
+        """A wrong password for a link, counted as a failed authentication."""
+        failures = _Counted(self.auth_fail, (NAMESPACE, "auth-fail", _client_address()))
+        self._safely(lambda: self.strategy.hit(failures.limit, *failures.identifiers))
 
     def _count(self, counted: _Counted, reason: str) -> RateLimited | None:
         allowed = self._safely(lambda: self.strategy.hit(counted.limit, *counted.identifiers))

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, redirect, request, ur
 
 from .declarations import PUBLIC, described
 from .fast_redirect import resolved
+from .link_passwords import NO_STORE, admitted, refuse_cross_site
 from .services.errors import NotFound
 from .services.lifetime import LIMITED_CACHE_CONTROL
 from .services.visits import RawVisit
@@ -38,7 +39,7 @@ _FOLLOW = dict(
     response_description="Found: the link's redirect_status (302 unless it says otherwise).",
     other_statuses=REDIRECT_STATUSES,
     headers=("Location", "Cache-Control"),
-    errors=(404, 410, 429, 503),
+    errors=(401, 404, 410, 429, 503),
     content_type="",
     tags=("redirect",),
 )
@@ -63,11 +64,17 @@ def follow(slug: str) -> Response:
     if found is None:
         raise NotFound(f"There is no short link '{slug}'.")
     cache_control = current_app.extensions["shortener.settings"].redirect_cache_control
+    if found.password_hash is not None:  # its password first (link_passwords.py)
+        form = request.form.get("password") if request.method == "POST" else None
+        refused = admitted(services.links, found, slug, form)
+        if refused is not None:
+            return refused
+        cache_control = NO_STORE
     if found.limited:  # a window or a cap: its target, its expired_target, 404 or 410
-        found = services.links.admit(found, slug, counts=request.method == "GET")
+        found = services.links.admit(found, slug, counts=request.method != "HEAD")
         cache_control = LIMITED_CACHE_CONTROL
     # HEAD records nothing; nor does a visitor who opted out or an untracked address.
-    if request.method == "GET" and policy(current_app).records(request.environ):
+    if request.method != "HEAD" and policy(current_app).records(request.environ):
         headers = request.headers
         services.recorder.record(
             RawVisit(
@@ -79,9 +86,25 @@ def follow(slug: str) -> Response:
             )
         )
     return Response(
-        status=found.status,
+        status=303 if request.method == "POST" else found.status,  # after the password form
         headers={
-            "Location": found.target,
+            "Location": services.links.destination(found, found.target, request.query_string),
             "Cache-Control": cache_control,
         },
     )
+
+
+@blueprint.post("/<slug>")
+@described("POST", "unlockLink", "Follow a password-protected link with its form's password",
+           description="The password form's answer: the form field password "
+           "(application/x-www-form-urlencoded), else HTTP Basic credentials. The right "
+           "password (or none needed) answers 303 to the target and records a visit; a wrong "
+           "one the form again (401). Refused (403) when the browser says the form was sent "
+           "from another site.",
+           scope=PUBLIC, status=303, response_description="See other: the link's target.",
+           headers=("Location", "Cache-Control"), errors=(401, 403, 404, 410, 429, 503),
+           content_type="", tags=("redirect",))  # fmt: skip
+def unlock(slug: str) -> Response:
+    """POST /<slug>: the password form (link_passwords.py), then the redirect as GET's."""
+    refuse_cross_site()
+    return follow(slug)

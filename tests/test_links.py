@@ -38,6 +38,14 @@ REPRESENTATION_FIELDS = {
     "max_visits",
     "expired_target",
     "status",
+    # query forwarding, UTM and passwords (tests/test_link_forwarding.py, test_link_passwords.py)
+    "forward_query",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "has_password",
 }
 
 

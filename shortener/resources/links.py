@@ -11,7 +11,8 @@ from ..auth import current_user
 from ..schemas.links import LinkListQuery, LinkSchema, check_slug
 from ..schemas.pages import page_of
 from ..services.errors import InvalidInput
-from ..services.links import LinkFields
+from ..services.forwarding import UTM_FIELDS
+from ..services.links import KEEP, LinkFields
 from ..services.tokens import LINKS_READ, LINKS_WRITE
 from .http import services
 from .operations import operation
@@ -31,13 +32,17 @@ def _fields(body: dict) -> LinkFields:
 
 
 def _with_lifetime(fields: LinkFields, body: dict) -> LinkFields:
-    """The lifetime and cap fields of a POST or PUT body (all have defaults: None)."""
+    """The lifetime and cap fields of a POST or PUT body (all have defaults: None), and the
+    forwarding, UTM and password fields (a PUT without a password keeps the stored one)."""
     return replace(
         fields,
         valid_since=body["valid_since"],
         valid_until=body["valid_until"],
         max_visits=body["max_visits"],
         expired_target=body["expired_target"],
+        forward_query=body["forward_query"],
+        **{name: body[name] for name in UTM_FIELDS},
+        password=body.get("password", KEEP),
     )
 
 

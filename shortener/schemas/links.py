@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import current_app, has_request_context, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from ..services.forwarding import UTM_MAX_LENGTH
 from ..services.lifetime import MAX_VISITS_LIMIT, STATUSES
 from ..services.links import DEFAULT_REDIRECT_STATUS, REDIRECT_STATUSES, TITLE_MAX_LENGTH
 from ..services.slugs import SLUG_PATTERN, slug_problems
@@ -14,6 +15,20 @@ from ..services.targets import TargetRejected, normalize_target
 from ..storage.records import LinkRecord
 from .fields import URI, Instant, StrictBoolean, Username, absolute_uri, label, uri_to
 from .pages import PageQuery
+from .users import password_field
+
+
+def utm_field(name: str) -> fields.String:
+    """A UTM field: a one-line label, appended to the target as ``name=value`` when set."""
+    return fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=label(UTM_MAX_LENGTH, min_length=1),
+        metadata={
+            "description": f"Appended to the target as {name}=<value, percent-encoded> at "
+            f"redirect time, unless the target has its own {name}."
+        },
+    )
 
 
 def short_url_of(link: LinkRecord) -> str:
@@ -115,6 +130,29 @@ class LinkSchema(Schema):
         load_default=False,
         metadata={"description": "Listed as allowed in GET /robots.txt (everything else is not)."},
     )
+    # Query forwarding, UTM fields and passwords (services/forwarding.py, README "Query
+    # forwarding and UTM", "Password-protected links").
+    forward_query = StrictBoolean(
+        load_default=False,
+        metadata={
+            "description": "The visitor's query parameters are added to the target's (the "
+            "target's own win on a clash), exactly as sent."
+        },
+    )
+    utm_source = utm_field("utm_source")
+    utm_medium = utm_field("utm_medium")
+    utm_campaign = utm_field("utm_campaign")
+    utm_term = utm_field("utm_term")
+    utm_content = utm_field("utm_content")
+    # No load_default: a PUT without it keeps the stored password (it is never sent back).
+    password = password_field(
+        allow_none=True,
+        metadata={
+            "description": "Visitors must give it (a form, or HTTP Basic with any user name). "
+            "Write-only; null removes it; a PUT without it keeps it."
+        },
+    )
+    has_password = fields.Boolean(dump_only=True)
     visit_count = fields.Integer(dump_only=True)
     owner = uri_to("user", username="owner_username")
     visits = uri_to("link_visits", slug="slug")

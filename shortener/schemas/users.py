@@ -9,12 +9,12 @@ from ..storage.records import UserRecord
 from .fields import URI, Instant, QueryBoolean, StrictBoolean, Username, absolute_uri, uri_to
 
 
-def password_field(**kwargs) -> fields.String:
+def password_field(*, metadata: dict | None = None, **kwargs) -> fields.String:
     """A password: write-only, and the one place its length rule is written."""
     return fields.String(
         load_only=True,
         validate=validate.Length(PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH),
-        metadata={"format": "password", "writeOnly": True},
+        metadata={"format": "password", "writeOnly": True, **(metadata or {})},
         **kwargs,
     )
 

@@ -50,6 +50,7 @@ def build_services(
     visit_stream: str = "shortener:visits",
 ) -> Services:
     link_changes = LinkChanges(database, link_changes_file)
+    hasher = PasswordHasher(password_hash_method)  # user passwords and links' alike
     return Services(
         database=database,
         links=LinkService(
@@ -59,10 +60,9 @@ def build_services(
             reserved_slugs=reserved_slugs,
             changes=link_changes,
             cache_size=link_cache_size,
+            hasher=hasher,
         ),
-        users=UserService(
-            database, hasher=PasswordHasher(password_hash_method), link_changes=link_changes
-        ),
+        users=UserService(database, hasher=hasher, link_changes=link_changes),
         tokens=TokenService(database),
         visits=VisitService(database),
         recorder=_recorder(

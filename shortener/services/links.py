@@ -13,6 +13,7 @@ from ..storage import link_queries as queries
 from ..storage.records import LinkRecord, Redirect, UserRecord
 from .actors import can_see_owner, utcnow
 from .errors import LinkGone, NotFound, SlugSpaceExhausted, SlugTaken
+from .forwarding import UTM_FIELDS, clean_query, forward, with_utm
 from .lifetime import (
     EXHAUSTED,
     EXPIRED,
@@ -25,6 +26,7 @@ from .lifetime import (
 )
 from .link_cache import LinkCache, LinkChanges
 from .pagination import Page, decode_cursor, paginate
+from .passwords import CredentialCache, PasswordHasher
 from .preconditions import NO_PRECONDITION, Precondition, entity_tag
 from .slugs import generate_slug, is_well_formed
 
@@ -32,6 +34,17 @@ REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 DEFAULT_REDIRECT_STATUS = 302
 TITLE_MAX_LENGTH = 255
 GENERATED_SLUG_ATTEMPTS = 16
+
+
+class _Keep:
+    """A PUT without ``password``: the stored one stays (it is write-only, so a client that
+    read the link and sends it back could not repeat it)."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = _Keep()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +60,15 @@ class LinkFields:
     max_visits: int | None = None
     expired_target: str | None = None
     crawlable: bool = False
+    # Query forwarding and UTM fields (services/forwarding.py)
+    forward_query: bool = False
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
+    # The password to set (hashed before it is stored), None for none, KEEP for the stored one.
+    password: str | None | _Keep = None
 
 
 def visible_link(connection: Connection, actor: UserRecord, slug: str) -> LinkRecord:
@@ -73,6 +95,7 @@ class LinkService:
         changes: LinkChanges,
         cache_size: int = 0,
         clock: Callable[[], datetime] = utcnow,
+        hasher: PasswordHasher | None = None,
     ) -> None:
         self.database = database
         self.clock = clock  # a link's status depends on it; tests move time forward
@@ -80,7 +103,10 @@ class LinkService:
         self.max_target_length = max_target_length
         self.reserved_slugs = frozenset(slug.lower() for slug in reserved_slugs)
         self.changes = changes
-        resolver = queries.Resolver(database)
+        self.hasher = hasher or PasswordHasher("scrypt")
+        # Passwords of links verified lately, by link id (as API credentials are cached).
+        self.passwords = CredentialCache()
+        resolver = queries.Resolver(database, with_utm)
         self._by_slug = queries.LinkBySlug(database)
         self.cache = LinkCache(resolver, changes, size=cache_size) if cache_size else None
         self._lookup = self.cache.get if self.cache is not None else resolver
@@ -92,6 +118,29 @@ class LinkService:
         if not is_well_formed(slug):
             return None
         return self._lookup(slug)
+
+    # -- query forwarding and passwords (services/forwarding.py) -------------------------
+    @staticmethod
+    def destination(found: Redirect, target: str, query_string: bytes) -> str:
+        """Where this request goes: ``target`` (the link's, with its UTM fields, or the one
+        its rules chose), with the visitor's query merged in when the link forwards it."""
+        if not (found.forward_query and query_string):
+            return target
+        return forward(target, clean_query(query_string))
+
+    def unlocks(self, found: Redirect, password: str) -> bool:
+        """Whether ``password`` is the link's. Verified passwords are remembered for a
+        minute (keyed digests; a changed password stops matching at once), and one hash at
+        a time is computed for a given password (single flight)."""
+        stored_hash = found.password_hash
+        if stored_hash is None:
+            return True
+        name = f"link:{found.link_id}"
+        if self.passwords.hit(name, password, stored_hash):
+            return True
+        return self.passwords.verify_once(
+            name, password, stored_hash, lambda: self.hasher.verify(stored_hash, password)
+        )
 
     def crawlable_slugs(self) -> list[str]:
         """Slugs that crawlers may follow (GET /robots.txt), sorted; read on every request, so a
@@ -194,6 +243,7 @@ class LinkService:
     ) -> LinkRecord:
         """A new link at ``slug``, or at a generated slug. Fields come checked by the schema."""
         check_window(fields.valid_since, fields.valid_until)
+        fields = self._hashed(fields)
         if slug is not None:
             try:
                 return self._insert(actor, slug, fields)
@@ -220,8 +270,10 @@ class LinkService:
         *,
         precondition: Precondition = NO_PRECONDITION,
     ) -> tuple[LinkRecord, bool]:
-        """PUT: replace every client-owned field, or create the link if the slug is free."""
+        """PUT: replace every client-owned field, or create the link if the slug is free (but
+        a password not sent stays: see KEEP)."""
         check_window(fields.valid_since, fields.valid_until)
+        fields = self._hashed(fields)
         for _ in range(2):  # a concurrent PUT may create the slug between our read and insert
             with self.changes.writing() as connection:
                 link = queries.find_by_slug(connection, slug)
@@ -238,6 +290,7 @@ class LinkService:
                             "redirect_status": fields.redirect_status,
                             **self._lifetime(_lifetime_of(fields)),
                             "crawlable": fields.crawlable,
+                            **_options_of(fields),
                             "updated_at": utcnow(),
                         },
                         expected_version=link.version if guarded else None,
@@ -249,7 +302,11 @@ class LinkService:
                     continue  # deleted meanwhile: create it
                 precondition.check(None, f"The link '{slug}'")
             try:
-                return self._insert(actor, slug, fields), True
+                return self._insert(
+                    actor,
+                    slug,
+                    replace(fields, password=None) if fields.password is KEEP else fields,
+                ), True
             except DuplicateKey:
                 continue
         raise self._taken(slug)
@@ -266,6 +323,10 @@ class LinkService:
         unknown = set(changes) - set(LinkFields.__slots__)
         if unknown:  # a programming error: the schema lets only these through
             raise ValueError(f"not client-owned fields: {sorted(unknown)}")
+        if "password" in changes:  # hashed before the transaction: it takes ~150 ms
+            changes = dict(changes)
+            password = changes.pop("password")
+            changes["password_hash"] = None if password is None else self.hasher.hash(password)
         with self.changes.writing() as connection:
             link = visible_link(connection, actor, slug)
             guarded = precondition.check(entity_tag(link), f"The link '{slug}'")
@@ -311,8 +372,15 @@ class LinkService:
                 owner_id=actor.id,
                 now=utcnow(),
                 lifetime=_lifetime_of(fields),
+                options=_options_of(fields),
             )
         return self._at_now(LinkRecord(**row, owner_username=actor.username))
+
+    def _hashed(self, fields: LinkFields) -> LinkFields:
+        """The fields with the password hashed (outside any transaction: it takes ~150 ms)."""
+        if fields.password is None or fields.password is KEEP:
+            return fields
+        return replace(fields, password=_Hashed(self.hasher.hash(fields.password)))
 
     def _lifetime(self, changes: dict[str, object]) -> dict[str, object]:
         """``changes`` with what goes with a new ``max_visits`` (its exhausted_at)."""
@@ -340,3 +408,20 @@ def _lifetime_of(fields: LinkFields) -> dict[str, object]:
         "max_visits": fields.max_visits,
         "expired_target": fields.expired_target,
     }
+
+
+class _Hashed(str):
+    """A password already hashed by ``LinkService._hashed``."""
+
+
+def _options_of(fields: LinkFields) -> dict[str, object]:
+    """Query forwarding, UTM fields and the password hash, as columns (KEEP: left out)."""
+    options: dict[str, object] = {
+        "forward_query": fields.forward_query,
+        **{name: getattr(fields, name) for name in UTM_FIELDS},
+    }
+    if fields.password is not KEEP:
+        if fields.password is not None and not isinstance(fields.password, _Hashed):
+            raise ValueError("a link's password is hashed before it is stored")
+        options["password_hash"] = fields.password
+    return options

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 
@@ -46,11 +48,26 @@ _LINK_COLUMNS = (
     links.c.exhausted_at,
     links.c.expired_target,
     links.c.crawlable,
+    links.c.forward_query,
+    links.c.utm_source,
+    links.c.utm_medium,
+    links.c.utm_campaign,
+    links.c.utm_term,
+    links.c.utm_content,
+    links.c.password_hash,
 )
 _SELECT_LINKS = select(*_LINK_COLUMNS).join_from(links, users, links.c.owner_id == users.c.id)
 # What an INSERT returns of the row it wrote: every column of the link but its owner's name.
 _INSERTED = tuple(column for column in _LINK_COLUMNS if getattr(column, "table", None) is links)
 
+_UTM_COLUMNS = (
+    links.c.utm_source,
+    links.c.utm_medium,
+    links.c.utm_campaign,
+    links.c.utm_term,
+    links.c.utm_content,
+)
+_UTM_NAMES = tuple(column.name for column in _UTM_COLUMNS)
 # Built once at import: the hot path is one indexed lookup per redirect; the visit itself is
 # written later, in a batch (see services/visits.py).
 _RESOLVE = select(
@@ -61,14 +78,31 @@ _RESOLVE = select(
     links.c.valid_until,
     links.c.max_visits,
     links.c.expired_target,
+    # Query forwarding, UTM fields or a password (migration 0010), in one value: a plain
+    # link's redirect looks at nothing else.
+    or_(
+        links.c.forward_query == true(),
+        func.coalesce(*_UTM_COLUMNS, links.c.password_hash).is_not(None),
+    ),
+    links.c.forward_query,
+    links.c.password_hash,
+    *_UTM_COLUMNS,
 ).where(links.c.slug == bindparam("redirect_slug"))
 
 
 class Resolver:
-    """Where a slug points: the redirect's one indexed read, prepared once per process."""
+    """Where a slug points: the redirect's one indexed read, prepared once per process.
 
-    def __init__(self, database: Database) -> None:
+    ``with_utm(target, {name: value})`` gives the target with a link's UTM fields
+    (services/forwarding.py); only links that have options pay for it."""
+
+    def __init__(
+        self,
+        database: Database,
+        with_utm: Callable[[str, dict[str, str | None]], str] = lambda target, utm: target,
+    ) -> None:
         self._read = database.prepare(_RESOLVE)
+        self._with_utm = with_utm
         # The driver's raw dates (a string on SQLite), made aware UTC as the table's type does;
         # only links with a window pay for it.
         dialect = database.autocommit_engine.dialect
@@ -82,18 +116,24 @@ class Resolver:
         row = self._read.first({"redirect_slug": slug})
         if row is None:
             return None
-        if row[3] is None and row[4] is None and row[5] is None:
+        if row[3] is None and row[4] is None and row[5] is None and not row[7]:
             return Redirect(row[0], row[1], row[2])
         instant = self._instant
+        options = bool(row[7])
         return Redirect(
             row[0],
-            row[1],
+            self._with_utm(row[1], dict(zip(_UTM_NAMES, row[10:15], strict=True)))
+            if options
+            else row[1],
             row[2],
-            limited=True,
+            limited=row[3] is not None or row[4] is not None or row[5] is not None,
             valid_since=None if row[3] is None else instant(row[3]),
             valid_until=None if row[4] is None else instant(row[4]),
             max_visits=row[5],
             expired_target=row[6],
+            options=options and (bool(row[8]) or row[9] is not None),
+            forward_query=bool(row[8]),
+            password_hash=row[9],
         )
 
 
@@ -158,8 +198,10 @@ def insert_link(
     now: datetime,
     lifetime: dict[str, Any] | None = None,
     crawlable: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The new row (all but its owner's name), as written, defaults included."""
+    """The new row (all but its owner's name), as written, defaults included. ``options``:
+    forward_query, the UTM fields and password_hash (migration 0010)."""
     result = connection.execute(
         insert(links)
         .values(
@@ -170,6 +212,7 @@ def insert_link(
             crawlable=crawlable,
             visit_count=0,
             **(lifetime or {}),
+            **(options or {}),
             owner_id=owner_id,
             created_at=now,
             updated_at=now,

@@ -38,8 +38,21 @@ class LinkRecord:
     cap_used: int = 0
     exhausted_at: datetime | None = None
     expired_target: str | None = None
+    # Query forwarding and UTM fields (services/forwarding.py); the hash of the link's
+    # password, None for a link anyone may follow.
+    forward_query: bool = False
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
+    password_hash: str | None = None
     # active | scheduled | expired | exhausted: worked out by the link service, at its clock.
     status: str = "active"
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash is not None
 
     @property
     def limited(self) -> bool:
@@ -62,6 +75,12 @@ class Redirect:
     valid_until: datetime | None = None
     max_visits: int | None = None
     expired_target: str | None = None
+    # True when the link forwards the visitor's query or has a password: the fast path hands
+    # it to the view when it has to (a query string to forward, a password to ask for).
+    # ``target`` already carries the link's UTM fields (services/forwarding.py).
+    options: bool = False
+    forward_query: bool = False
+    password_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
