@@ -82,6 +82,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         visit_buffer=settings.visit_buffer,
         redis_url=settings.redis_url,
         visit_stream=settings.visit_stream,
+        geoip_db=settings.geoip_db,
     )
     fast_redirect.install(app)  # inside ProxyFix: it sees the corrected client address
     metrics.install(app)  # outside the fast redirect: counts its answers too

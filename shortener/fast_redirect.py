@@ -85,6 +85,7 @@ class FastRedirect:
             or found.limited  # a window or a cap: the view checks them
             # a password to ask for, or a query to forward (services/forwarding.py)
             or (found.options and (found.password_hash is not None or environ.get("QUERY_STRING")))
+            or found.routing is not None  # rules or variants: the view decides per visitor
             or found.status not in STATUS_LINES
             or not found.target.isascii()
         ):

@@ -17,6 +17,7 @@ from .fast_redirect import resolved
 from .link_passwords import NO_STORE, admitted, refuse_cross_site
 from .services.errors import NotFound
 from .services.lifetime import LIMITED_CACHE_CONTROL
+from .services.rules import VARIANT_COOKIE, VARIANT_COOKIE_MAX_AGE, Decision, Visitor
 from .services.visits import RawVisit
 from .tracking import policy
 
@@ -71,8 +72,16 @@ def follow(slug: str) -> Response:
             return refused
         cache_control = NO_STORE
     if found.limited:  # a window or a cap: its target, its expired_target, 404 or 410
-        found = services.links.admit(found, slug, counts=request.method != "HEAD")
+        let_in = services.links.admit(found, slug, counts=request.method != "HEAD")
+        routed = let_in is found  # an expired link's expired_target is not routed
+        found = let_in
         cache_control = LIMITED_CACHE_CONTROL
+    else:
+        routed = True
+    decision = None
+    if routed and found.routing is not None:  # rules, then variants (services/rules.py)
+        decision = _decide(services.links, found)
+        cache_control = LIMITED_CACHE_CONTROL  # the answer depends on the visitor
     # HEAD records nothing; nor does a visitor who opted out or an untracked address.
     if request.method != "HEAD" and policy(current_app).records(request.environ):
         headers = request.headers
@@ -83,15 +92,32 @@ def follow(slug: str) -> Response:
                 referrer=headers.get("Referer"),
                 user_agent=headers.get("User-Agent"),
                 remote_addr=request.remote_addr,
+                target_used=None if decision is None else decision.target,
+                rule=None if decision is None else decision.rule,
+                variant=None if decision is None else decision.variant,
             )
         )
-    return Response(
+    response = Response(
         status=303 if request.method == "POST" else found.status,  # after the password form
         headers={
-            "Location": services.links.destination(found, found.target, request.query_string),
+            "Location": services.links.destination(
+                found, found.target if decision is None else decision.target, request.query_string
+            ),
             "Cache-Control": cache_control,
         },
     )
+    if decision is not None and decision.set_cookie is not None:
+        # The visitor keeps this variant: scoped to this short link's path.
+        response.set_cookie(
+            VARIANT_COOKIE,
+            decision.set_cookie,
+            max_age=VARIANT_COOKIE_MAX_AGE,
+            path=request.script_root + "/" + slug,
+            secure=request.is_secure,
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
 
 
 @blueprint.post("/<slug>")
@@ -108,3 +134,16 @@ def unlock(slug: str) -> Response:
     """POST /<slug>: the password form (link_passwords.py), then the redirect as GET's."""
     refuse_cross_site()
     return follow(slug)
+
+
+def _decide(links, found) -> Decision:
+    headers = request.headers
+    visitor = Visitor(
+        user_agent=headers.get("User-Agent"),
+        accept_language=headers.get("Accept-Language"),
+        query_string=request.query_string.decode("latin-1"),
+        remote_addr=request.remote_addr,
+        now=links.clock(),
+        country_of=links.country_of,
+    )
+    return links.route(found, visitor, request.cookies.get(VARIANT_COOKIE))

@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "LINK_CHANGES_FILE": None,
     "TRACKING_DISABLED_FOR": "",
     "HONOR_DO_NOT_TRACK": True,
+    "GEOIP_DB": None,
 }
 
 
@@ -92,6 +93,9 @@ class Settings:
     tracking_disabled_for: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     # Requests with "DNT: 1" or "Sec-GPC: 1" are redirected without recording a visit.
     honor_do_not_track: bool
+    # A MaxMind-format country or city database (GeoLite2-Country, -City): country rules and
+    # the visits' country. None: country rules are refused, visits have no country.
+    geoip_db: str | None = None
 
     @functools.cached_property
     def redirect_cache_control(self) -> str:
@@ -134,6 +138,7 @@ class Settings:
             link_changes_file=_optional_text(config, "LINK_CHANGES_FILE"),
             tracking_disabled_for=_networks(config, "TRACKING_DISABLED_FOR"),
             honor_do_not_track=_boolean(config, "HONOR_DO_NOT_TRACK"),
+            geoip_db=_geoip_db(config, "GEOIP_DB"),
         )
 
 
@@ -151,6 +156,20 @@ def _networks(
             f"SHORTENER_{key} must be networks in CIDR notation such as 127.0.0.0/8, separated "
             f"by commas or spaces, not {value!r}."
         ) from None
+
+
+def _geoip_db(config: Mapping[str, Any], key: str) -> str | None:
+    """A readable MaxMind database with country data, checked by opening it at start-up."""
+    path = _optional_text(config, key)
+    if path is None:
+        return None
+    from .services.geoip import GeoIPUnusable, open_database
+
+    try:
+        open_database(path).close()
+    except GeoIPUnusable as error:
+        raise ConfigurationError(f"SHORTENER_{key}: {error}") from None
+    return path
 
 
 def _text(config: Mapping[str, Any], key: str) -> str:

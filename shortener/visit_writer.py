@@ -30,6 +30,7 @@ import threading
 import time
 from collections import deque
 
+from .services.geoip import country_lookup
 from .services.visit_handover import END, decode, make_channel
 from .services.visit_stream import StreamConsumer
 from .services.visits import RawVisit, VisitsNotWritten, VisitWriter
@@ -196,7 +197,11 @@ def _consumer(settings, name: str | None) -> StreamConsumer | None:
 
 def _build(app) -> Writer:
     services, settings = app.extensions["shortener"], app.extensions["shortener.settings"]
-    writer = VisitWriter(services.database, anonymize_ips=settings.anonymize_ips)
+    writer = VisitWriter(
+        services.database,
+        anonymize_ips=settings.anonymize_ips,
+        country_of=country_lookup(settings.geoip_db),
+    )
     return Writer(writer, flush_interval=settings.visit_flush_interval)
 
 

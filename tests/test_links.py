@@ -46,6 +46,9 @@ REPRESENTATION_FIELDS = {
     "utm_term",
     "utm_content",
     "has_password",
+    # redirect rules and A/B splits (tests/test_link_rules.py, tests/test_link_variants.py)
+    "rules",
+    "variants",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import PASSWORD
 from support import JSON_HEADERS, assert_problem
+from test_links import REPRESENTATION_FIELDS
 
 from shortener.services.actors import OPERATOR
 
@@ -12,20 +13,8 @@ BASE = "http://localhost"
 TOKENS = "/api/v1.0/tokens"
 LINKS = "/api/v1.0/links"
 ALL_SCOPES = ["links:read", "links:write", "stats:read", "users:admin"]
-LINK_FIELDS = {
-    "uri",
-    "slug",
-    "short_url",
-    "target",
-    "title",
-    "redirect_status",
-    "visit_count",
-    "owner",
-    "visits",
-    "stats",
-    "created_at",
-    "updated_at",
-}
+# Every field of the link representation, kept in one place.
+LINK_FIELDS = REPRESENTATION_FIELDS
 NEW_USER = {"username": "carol", "password": PASSWORD}
 
 # (method, path, body, the scope it needs, the status with only that scope)
@@ -38,6 +27,8 @@ ROUTES = [
     ("DELETE", "/api/v1.0/links/docs", None, "links:write", 204),
     ("GET", "/api/v1.0/links/docs/visits", None, "stats:read", 200),
     ("GET", "/api/v1.0/links/docs/stats", None, "stats:read", 200),
+    ("GET", "/api/v1.0/links/docs/rules", None, "links:read", 200),
+    ("PUT", "/api/v1.0/links/docs/rules", {"rules": []}, "links:write", 200),
     ("GET", "/api/v1.0/stats", None, "stats:read", 200),
     ("GET", "/api/v1.0/users", None, "users:admin", 200),
     ("POST", "/api/v1.0/users", NEW_USER, "users:admin", 201),

@@ -28,6 +28,11 @@ STATS_FIELDS = {
     "referrers",
     "browsers",
     "operating_systems",
+    # where visitors were sent, why, from where (tests/test_link_rules.py)
+    "targets",
+    "rules",
+    "variants",
+    "countries",
 }
 FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 CHROME_WINDOWS = (

@@ -19,6 +19,8 @@ BASE = "http://localhost"
 LINKS = "/api/v1.0/links"
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
 VISIT_FIELDS = {"visited_at", "referrer", "user_agent", "browser", "os", "ip", "is_bot", "link"}
+# Where the visitor was sent and why, and from where (tests/test_link_rules.py).
+VISIT_FIELDS |= {"target_used", "rule", "variant", "country"}
 
 FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 CHROME_WINDOWS = (
@@ -295,7 +297,7 @@ def test_visit_count_equals_visit_rows_once_flushed(app, client, alice):
 def test_a_visit_delivered_twice_is_stored_and_counted_once(app, client, alice):
     """Every visit carries a uid: a redelivered batch, or a uid twice in one batch, inserts
     and counts only the visits not stored yet (visit_count and every rollup alike)."""
-    create(client, alice, "twice")
+    target = create(client, alice, "twice")["target"]  # what a plain visit went to
     link = link_id(app, "twice")
 
     def visit(uid: str) -> NewVisit:
@@ -319,7 +321,7 @@ def test_a_visit_delivered_twice_is_stored_and_counted_once(app, client, alice):
         ).all()
     assert sorted(map(tuple, rollups)) == [
         ("browser", "Firefox", 3), ("os", "Linux", 3), ("referrer", "r.example", 3),
-        ("total", "", 3),
+        ("target", target, 3), ("total", "", 3),
     ]  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from .links import LinkCollection, LinkItem
 from .openapi import OpenApiDocument
 from .qr import LinkQrCode
 from .root import Root
+from .rules import LinkRules
 from .tokens import TokenCollection, TokenItem
 from .users import UserCollection, UserItem
 from .visits import AllStats, LinkStats, LinkVisits
@@ -38,6 +39,7 @@ def init_app(app: Flask) -> None:
     api.add_resource(LinkVisits, "/links/<string:slug>/visits", endpoint="link_visits")
     api.add_resource(LinkStats, "/links/<string:slug>/stats", endpoint="link_stats")
     api.add_resource(LinkQrCode, "/links/<string:slug>/qr", endpoint="link_qr")
+    api.add_resource(LinkRules, "/links/<string:slug>/rules", endpoint="link_rules")
     api.add_resource(AllStats, "/stats", endpoint="stats")
     api.add_resource(TokenCollection, "/tokens", endpoint="tokens")
     api.add_resource(TokenItem, "/tokens/<string:token_id>", endpoint="token")

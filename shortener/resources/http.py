@@ -114,7 +114,18 @@ def _field_errors(schema: Schema, messages: dict[str, Any]) -> dict[str, Any]:
         elif name in server_owned:
             result[name] = ["Is set by the server and cannot be sent."]
         else:
-            result[name] = problems
+            result.update(_flattened(name, problems))
+    return result
+
+
+def _flattened(name: str, problems: Any) -> dict[str, Any]:
+    """Nested messages (lists of objects: a link's rules) under dotted names such as
+    ``rules.0.conditions.1.value``."""
+    if not isinstance(problems, dict):
+        return {name: problems}
+    result: dict[str, Any] = {}
+    for key, inner in problems.items():
+        result.update(_flattened(name if key == "_schema" else f"{name}.{key}", inner))
     return result
 
 

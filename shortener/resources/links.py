@@ -27,7 +27,12 @@ LINK_LINKS = {
 
 def _fields(body: dict) -> LinkFields:
     return LinkFields(
-        body["target"], body["title"], body["redirect_status"], crawlable=body["crawlable"]
+        body["target"],
+        body["title"],
+        body["redirect_status"],
+        crawlable=body["crawlable"],
+        rules=body["rules"],  # rules and A/B variants (services/rules.py)
+        variants=body["variants"],
     )
 
 

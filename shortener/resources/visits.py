@@ -38,6 +38,10 @@ def _stats_body(stats: Stats) -> dict:
         "operating_systems": [
             {"family": family, "visits": n} for family, n in stats.operating_systems
         ],
+        "targets": [{"target": target, "visits": n} for target, n in stats.targets],
+        "rules": [{"index": index, "visits": n} for index, n in stats.rules],
+        "variants": [{"index": index, "visits": n} for index, n in stats.variants],
+        "countries": [{"country": country, "visits": n} for country, n in stats.countries],
     }
     if stats.link is not None:
         body["link"] = url_for("link", slug=stats.link.slug, _external=True)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from flask import current_app, has_request_context, request
+from flask import current_app
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from ..services.forwarding import UTM_MAX_LENGTH
 from ..services.lifetime import MAX_VISITS_LIMIT, STATUSES
 from ..services.links import DEFAULT_REDIRECT_STATUS, REDIRECT_STATUSES, TITLE_MAX_LENGTH
 from ..services.slugs import SLUG_PATTERN, slug_problems
-from ..services.targets import TargetRejected, normalize_target
 from ..storage.records import LinkRecord
 from .fields import URI, Instant, StrictBoolean, Username, absolute_uri, label, uri_to
 from .pages import PageQuery
+from .rules import rules_field, variants_field
+from .targets import TargetUrl, own_hosts  # noqa: F401 - own_hosts is re-exported
 from .users import password_field
 
 
@@ -39,32 +38,11 @@ def short_url_of(link: LinkRecord) -> str:
     return absolute_uri("redirects.follow", slug=link.slug)
 
 
-def own_hosts() -> set[str]:
-    """Hosts a target must not point at: this request's host and the public short-URL host."""
-    settings = current_app.extensions["shortener.settings"]
-    hosts = {settings.public_host} if settings.public_host else set()
-    if has_request_context():
-        hosts.add(urlsplit(request.host_url).hostname or "")
-    return hosts
-
-
 def check_slug(slug: str) -> None:
     """The slug rules (pattern and reserved words), so every problem comes back in one 422."""
     problems = slug_problems(slug, current_app.extensions["shortener"].links.reserved_slugs)
     if problems:
         raise ValidationError(problems)
-
-
-class TargetUrl(fields.String):
-    """An absolute http(s) URL, normalized (IDN hosts to punycode) by the target rules."""
-
-    def _deserialize(self, value, attr, data, **kwargs) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        max_length = current_app.extensions["shortener.settings"].max_target_length
-        try:
-            return normalize_target(text, max_length=max_length, own_hosts=own_hosts())
-        except TargetRejected as rejected:
-            raise ValidationError(str(rejected)) from None
 
 
 class LinkSchema(Schema):
@@ -126,6 +104,9 @@ class LinkSchema(Schema):
         validate=validate.OneOf(STATUSES),
         metadata={"description": "scheduled, expired (dates), exhausted (max_visits), active."},
     )
+    # Redirect rules and A/B splits (services/rules.py, schemas/rules.py).
+    rules = rules_field(load_default=None)
+    variants = variants_field(load_default=None)
     crawlable = StrictBoolean(
         load_default=False,
         metadata={"description": "Listed as allowed in GET /robots.txt (everything else is not)."},

@@ -50,6 +50,20 @@ class VisitSchema(Schema):
         allow_none=True, metadata={"description": "Anonymized to /24 (IPv4) or /48 (IPv6)."}
     )
     is_bot = fields.Boolean()
+    target_used = fields.String(
+        allow_none=True,
+        metadata={"description": "Where the visitor was sent (null: visits before it was kept)."},
+    )
+    rule = fields.Integer(
+        allow_none=True, metadata={"description": "Index of the rule that chose the target."}
+    )
+    variant = fields.Integer(
+        allow_none=True, metadata={"description": "Index of the variant that chose the target."}
+    )
+    country = fields.String(
+        allow_none=True,
+        metadata={"description": "ISO 3166-1 alpha-2, from SHORTENER_GEOIP_DB; null without."},
+    )
     link = uri_to("link", slug="link_slug")
 
 
@@ -68,6 +82,25 @@ class _Family(Schema):
     visits = fields.Integer()
 
 
+class _Target(Schema):
+    target = fields.String(allow_none=True, metadata={"description": "null: not recorded."})
+    visits = fields.Integer()
+
+
+class _Index(Schema):
+    index = fields.Function(
+        lambda row: None if row["index"] is None else int(row["index"]),
+        allow_none=True,
+        metadata={"type": "integer", "description": "null: none chose the target."},
+    )
+    visits = fields.Integer()
+
+
+class _Country(Schema):
+    country = fields.String(allow_none=True, metadata={"description": "null: unknown."})
+    visits = fields.Integer()
+
+
 class StatsSchema(Schema):
     uri = fields.String(metadata={"format": "uri"})
     link = fields.String(metadata={"format": "uri"})
@@ -80,3 +113,7 @@ class StatsSchema(Schema):
     referrers = fields.List(fields.Nested(_Referrer))
     browsers = fields.List(fields.Nested(_Family))
     operating_systems = fields.List(fields.Nested(_Family))
+    targets = fields.List(fields.Nested(_Target))
+    rules = fields.List(fields.Nested(_Index))
+    variants = fields.List(fields.Nested(_Index))
+    countries = fields.List(fields.Nested(_Country))

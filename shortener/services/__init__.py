@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..storage import Database
+from .geoip import country_lookup
 from .idempotency import IdempotencyService
 from .link_cache import LinkChanges
 from .links import LinkService
@@ -48,8 +49,10 @@ def build_services(
     visit_buffer: int = 10_000,
     redis_url: str | None = None,
     visit_stream: str = "shortener:visits",
+    geoip_db: str | None = None,
 ) -> Services:
     link_changes = LinkChanges(database, link_changes_file)
+    country_of = country_lookup(geoip_db)  # None without a GeoIP database
     hasher = PasswordHasher(password_hash_method)  # user passwords and links' alike
     return Services(
         database=database,
@@ -61,12 +64,19 @@ def build_services(
             changes=link_changes,
             cache_size=link_cache_size,
             hasher=hasher,
+            country_of=country_of,
         ),
         users=UserService(database, hasher=hasher, link_changes=link_changes),
         tokens=TokenService(database),
         visits=VisitService(database),
         recorder=_recorder(
-            database, anonymize_ips, visit_flush_interval, visit_buffer, redis_url, visit_stream
+            database,
+            anonymize_ips,
+            visit_flush_interval,
+            visit_buffer,
+            redis_url,
+            visit_stream,
+            country_of,
         ),
         idempotency=IdempotencyService(database),
     )
@@ -79,11 +89,17 @@ def _recorder(
     buffer: int,
     redis_url: str | None,
     stream: str,
+    country_of=None,
 ) -> Recorder:
     """A worker of ``shortener serve`` hands visits over (to Redis first, when configured);
     any other process (the test client, ``flask run``) writes its own."""
     channel = inherited()
     if channel is None:
-        return VisitRecorder(database, anonymize_ips=anonymize_ips, flush_interval=flush_interval)
+        return VisitRecorder(
+            database,
+            anonymize_ips=anonymize_ips,
+            flush_interval=flush_interval,
+            country_of=country_of,
+        )
     producer = StreamProducer(redis_url, stream) if redis_url else None
     return HandOverRecorder(channel, stream=producer, max_buffered=buffer)

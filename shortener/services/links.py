@@ -28,6 +28,7 @@ from .link_cache import LinkCache, LinkChanges
 from .pagination import Page, decode_cursor, paginate
 from .passwords import CredentialCache, PasswordHasher
 from .preconditions import NO_PRECONDITION, Precondition, entity_tag
+from .rules import Decision, Routing, Visitor, compile_stored, decide, dump_json
 from .slugs import generate_slug, is_well_formed
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
@@ -69,6 +70,9 @@ class LinkFields:
     utm_content: str | None = None
     # The password to set (hashed before it is stored), None for none, KEEP for the stored one.
     password: str | None | _Keep = None
+    # Redirect rules and A/B variants (services/rules.py): lists as the schema checked them.
+    rules: list[dict] | None = None
+    variants: list[dict] | None = None
 
 
 def visible_link(connection: Connection, actor: UserRecord, slug: str) -> LinkRecord:
@@ -96,8 +100,11 @@ class LinkService:
         cache_size: int = 0,
         clock: Callable[[], datetime] = utcnow,
         hasher: PasswordHasher | None = None,
+        country_of: Callable[[str | None], str | None] | None = None,
     ) -> None:
         self.database = database
+        # Address -> ISO country (services/geoip.py); None without SHORTENER_GEOIP_DB.
+        self.country_of = country_of
         self.clock = clock  # a link's status depends on it; tests move time forward
         self.slug_length = slug_length
         self.max_target_length = max_target_length
@@ -106,7 +113,7 @@ class LinkService:
         self.hasher = hasher or PasswordHasher("scrypt")
         # Passwords of links verified lately, by link id (as API credentials are cached).
         self.passwords = CredentialCache()
-        resolver = queries.Resolver(database, with_utm)
+        resolver = queries.Resolver(database, with_utm, routing=compile_stored)
         self._by_slug = queries.LinkBySlug(database)
         self.cache = LinkCache(resolver, changes, size=cache_size) if cache_size else None
         self._lookup = self.cache.get if self.cache is not None else resolver
@@ -118,6 +125,27 @@ class LinkService:
         if not is_well_formed(slug):
             return None
         return self._lookup(slug)
+
+    # -- rules and A/B splits (services/rules.py) ------------------------------------------
+    def route(self, found: Redirect, visitor: Visitor, cookie: str | None) -> Decision:
+        """Where a link with rules or variants sends this visitor, and why."""
+        routing: Routing = found.routing  # type: ignore[assignment]
+        return decide(routing, found.target, visitor, cookie)
+
+    def rules_of(self, actor: UserRecord, slug: str) -> LinkRecord:
+        """The link whose rules are read (GET /links/<slug>/rules)."""
+        return self.get(actor, slug)
+
+    def set_rules(
+        self,
+        actor: UserRecord,
+        slug: str,
+        rules: list[dict],
+        *,
+        precondition: Precondition = NO_PRECONDITION,
+    ) -> LinkRecord:
+        """PUT /links/<slug>/rules: the whole list replaced; the link's other fields stay."""
+        return self.update(actor, slug, {"rules": rules}, precondition=precondition)
 
     # -- query forwarding and passwords (services/forwarding.py) -------------------------
     @staticmethod
@@ -291,6 +319,7 @@ class LinkService:
                             **self._lifetime(_lifetime_of(fields)),
                             "crawlable": fields.crawlable,
                             **_options_of(fields),
+                            **_routing_of(fields),
                             "updated_at": utcnow(),
                         },
                         expected_version=link.version if guarded else None,
@@ -327,6 +356,10 @@ class LinkService:
             changes = dict(changes)
             password = changes.pop("password")
             changes["password_hash"] = None if password is None else self.hasher.hash(password)
+        changes = {  # rules and variants are stored as JSON text
+            name: dump_json(value) if name in ("rules", "variants") else value
+            for name, value in changes.items()
+        }
         with self.changes.writing() as connection:
             link = visible_link(connection, actor, slug)
             guarded = precondition.check(entity_tag(link), f"The link '{slug}'")
@@ -373,6 +406,7 @@ class LinkService:
                 now=utcnow(),
                 lifetime=_lifetime_of(fields),
                 options=_options_of(fields),
+                routing=_routing_of(fields),
             )
         return self._at_now(LinkRecord(**row, owner_username=actor.username))
 
@@ -425,3 +459,8 @@ def _options_of(fields: LinkFields) -> dict[str, object]:
             raise ValueError("a link's password is hashed before it is stored")
         options["password_hash"] = fields.password
     return options
+
+
+def _routing_of(fields: LinkFields) -> dict[str, object]:
+    """Rules and variants as columns: JSON text, NULL for none."""
+    return {"rules": dump_json(fields.rules), "variants": dump_json(fields.variants)}

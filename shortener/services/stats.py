@@ -31,6 +31,11 @@ class Stats:
     referrers: list[tuple[str | None, int]]
     browsers: list[tuple[str | None, int]]
     operating_systems: list[tuple[str | None, int]]
+    # Where visitors were sent, by which rule or variant (indexes as text), from which country.
+    targets: list[tuple[str | None, int]] = ()
+    rules: list[tuple[str | None, int]] = ()
+    variants: list[tuple[str | None, int]] = ()
+    countries: list[tuple[str | None, int]] = ()
 
 
 _FIXED_STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
@@ -195,4 +200,8 @@ class VisitService:
             referrers=top("referrer"),
             browsers=top("browser"),
             operating_systems=top("os"),
+            targets=top("target"),
+            rules=top("rule"),
+            variants=top("variant"),
+            countries=top("country"),
         )

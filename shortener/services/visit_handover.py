@@ -68,19 +68,31 @@ def inherited() -> socket.socket | None:
 def encode(visit: RawVisit, uid: str) -> bytes:
     micros = (visit.visited_at - EPOCH) // MICROSECOND
     record = [uid, visit.link_id, micros, visit.referrer, visit.user_agent, visit.remote_addr]
+    if visit.target_used is not None:  # chosen by a rule or a variant (services/rules.py)
+        record += [visit.target_used, visit.rule, visit.variant]
     return json.dumps(record, separators=(",", ":")).encode()
 
 
 def decode(line: bytes) -> RawVisit:
     """Raises ValueError (or TypeError) for a line that is not a visit."""
-    uid, link_id, micros, referrer, user_agent, remote_addr = json.loads(line)
+    fields = json.loads(line)
+    target_used = rule = variant = None
+    if isinstance(fields, list) and len(fields) == 9:  # a visit a rule or variant routed
+        *fields, target_used, rule, variant = fields
+        if not isinstance(target_used, str) or not all(
+            index is None or (isinstance(index, int) and 0 <= index < 100)
+            for index in (rule, variant)
+        ):
+            raise ValueError(f"not a visit: {line[:200]!r}")
+    uid, link_id, micros, referrer, user_agent, remote_addr = fields
     if not isinstance(uid, str) or not isinstance(link_id, int) or not isinstance(micros, int):
         raise ValueError(f"not a visit: {line[:200]!r}")
     for header in (referrer, user_agent, remote_addr):
         if header is not None and not isinstance(header, str):
             raise ValueError(f"not a visit: {line[:200]!r}")
     visited_at = EPOCH + timedelta(microseconds=micros)
-    return RawVisit(link_id, visited_at, referrer, user_agent, remote_addr, uid)
+    return RawVisit(link_id, visited_at, referrer, user_agent, remote_addr, uid,
+                    target_used, rule, variant)  # fmt: skip
 
 
 class HandOverRecorder:

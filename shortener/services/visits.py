@@ -52,6 +52,11 @@ class RawVisit:
     user_agent: str | None
     remote_addr: str | None
     uid: str | None = None  # given by the recorder when the redirect does not
+    # Set when a rule or a variant chose the target (services/rules.py): the URL and which
+    # one (indexes). None: the link's target, filled in when the visit is written.
+    target_used: str | None = None
+    rule: int | None = None
+    variant: int | None = None
 
 
 class Recorder(Protocol):
@@ -86,9 +91,11 @@ class VisitsNotWritten(Exception):
 class VisitWriter:
     """Describes raw visits and writes them, one transaction a batch."""
 
-    def __init__(self, database: Database, *, anonymize_ips: bool = True) -> None:
+    def __init__(self, database: Database, *, anonymize_ips: bool = True, country_of=None) -> None:
         self.database = database
         self.anonymize_ips = anonymize_ips
+        # Address -> ISO country (services/geoip.py), or None without a GeoIP database.
+        self.country_of = country_of
         self._ids = VisitIds()
 
     def write(self, batch: list[RawVisit]) -> int:
@@ -126,7 +133,8 @@ class VisitWriter:
         if visit.uid is not None:
             return visit
         return RawVisit(visit.link_id, visit.visited_at, visit.referrer, visit.user_agent,
-                        visit.remote_addr, self._ids.next())  # fmt: skip
+                        visit.remote_addr, self._ids.next(), visit.target_used, visit.rule,
+                        visit.variant)  # fmt: skip
 
     def _write(self, batch: list[RawVisit]) -> int:
         described = [self.describe(visit) for visit in batch]
@@ -158,6 +166,10 @@ class VisitWriter:
             ip=client_address(visit.remote_addr, anonymize=self.anonymize_ips),
             referrer_host=referrer_host(referrer),
             uid=visit.uid,
+            target_used=visit.target_used,
+            rule=visit.rule,
+            variant=visit.variant,
+            country=self.country_of(visit.remote_addr) if self.country_of else None,
         )
 
 
@@ -174,11 +186,12 @@ class VisitRecorder:
         database: Database,
         *,
         anonymize_ips: bool = True,
+        country_of=None,
         flush_interval: float = 1.0,
         max_batch: int = 500,
         max_pending: int = 1_000_000,
     ) -> None:
-        self.writer = VisitWriter(database, anonymize_ips=anonymize_ips)
+        self.writer = VisitWriter(database, anonymize_ips=anonymize_ips, country_of=country_of)
         self.flush_interval = flush_interval
         self.max_batch = max_batch
         self.max_pending = max_pending
@@ -202,7 +215,8 @@ class VisitRecorder:
     def record(self, visit: RawVisit) -> None:
         if visit.uid is None:  # a retry must not give it another
             visit = RawVisit(visit.link_id, visit.visited_at, visit.referrer, visit.user_agent,
-                             visit.remote_addr, self._ids.next())  # fmt: skip
+                             visit.remote_addr, self._ids.next(), visit.target_used,
+                             visit.rule, visit.variant)  # fmt: skip
         self._pending.append(visit)
         VISITS_QUEUED_SOON.inc()  # the hot path: counted in memory, flushed each second
         if self._writer_pid != os.getpid():

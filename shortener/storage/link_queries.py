@@ -55,13 +55,12 @@ _LINK_COLUMNS = (
     links.c.utm_term,
     links.c.utm_content,
     links.c.password_hash,
+    links.c.rules,
+    links.c.variants,
 )
 _SELECT_LINKS = select(*_LINK_COLUMNS).join_from(links, users, links.c.owner_id == users.c.id)
 # What an INSERT returns of the row it wrote: every column of the link but its owner's name.
 _INSERTED = tuple(column for column in _LINK_COLUMNS if getattr(column, "table", None) is links)
-# Built once, its values given at execution: building insert().values() per link (and its cache
-# key from those values) cost more than the INSERT itself (py-spy: 31% of a POST before, 17% now).
-_INSERT_LINK = insert(links).returning(*_INSERTED)
 
 _UTM_COLUMNS = (
     links.c.utm_source,
@@ -90,6 +89,10 @@ _RESOLVE = select(
     links.c.forward_query,
     links.c.password_hash,
     *_UTM_COLUMNS,
+    # Rules and variants (migration 0011): JSON text, compiled once per lookup; the last two
+    # columns (row[-2], row[-1]).
+    links.c.rules,
+    links.c.variants,
 ).where(links.c.slug == bindparam("redirect_slug"))
 
 
@@ -103,9 +106,11 @@ class Resolver:
         self,
         database: Database,
         with_utm: Callable[[str, dict[str, str | None]], str] = lambda target, utm: target,
+        routing: Callable[[str | None, str | None], object] = lambda rules, variants: None,
     ) -> None:
         self._read = database.prepare(_RESOLVE)
         self._with_utm = with_utm
+        self._routing = routing  # rules and variants as JSON text, compiled (services/rules.py)
         # The driver's raw dates (a string on SQLite), made aware UTC as the table's type does;
         # only links with a window pay for it.
         dialect = database.autocommit_engine.dialect
@@ -120,7 +125,9 @@ class Resolver:
         if row is None:
             return None
         if row[3] is None and row[4] is None and row[5] is None and not row[7]:
-            return Redirect(row[0], row[1], row[2])
+            if row[-2] is None and row[-1] is None:
+                return Redirect(row[0], row[1], row[2])
+            return Redirect(row[0], row[1], row[2], routing=self._routing(row[-2], row[-1]))
         instant = self._instant
         options = bool(row[7])
         return Redirect(
@@ -137,6 +144,9 @@ class Resolver:
             options=options and (bool(row[8]) or row[9] is not None),
             forward_query=bool(row[8]),
             password_hash=row[9],
+            routing=None
+            if row[-2] is None and row[-1] is None
+            else self._routing(row[-2], row[-1]),
         )
 
 
@@ -202,12 +212,13 @@ def insert_link(
     lifetime: dict[str, Any] | None = None,
     crawlable: bool = False,
     options: dict[str, Any] | None = None,
+    routing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The new row (all but its owner's name), as written, defaults included. ``options``:
     forward_query, the UTM fields and password_hash (migration 0010)."""
     result = connection.execute(
-        _INSERT_LINK,
-        dict(
+        insert(links)
+        .values(
             slug=slug,
             target=target,
             title=title,
@@ -216,10 +227,12 @@ def insert_link(
             visit_count=0,
             **(lifetime or {}),
             **(options or {}),
+            **(routing or {}),  # rules and variants, JSON text (migration 0011)
             owner_id=owner_id,
             created_at=now,
             updated_at=now,
-        ),
+        )
+        .returning(*_INSERTED)
     )
     return dict(result.one()._mapping)
 

@@ -47,6 +47,9 @@ class LinkRecord:
     utm_term: str | None = None
     utm_content: str | None = None
     password_hash: str | None = None
+    # Redirect rules and A/B variants as stored: JSON text, None for none (services/rules.py).
+    rules: str | None = None
+    variants: str | None = None
     # active | scheduled | expired | exhausted: worked out by the link service, at its clock.
     status: str = "active"
 
@@ -81,6 +84,9 @@ class Redirect:
     options: bool = False
     forward_query: bool = False
     password_hash: str | None = None
+    # The link's rules and variants, compiled (services/rules.Routing), or None: the fast path
+    # hands a link that has them to the view, which decides per visitor.
+    routing: object | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +100,8 @@ class VisitRecord:
     os: str | None
     ip: str | None
     is_bot: bool
+    # Where the visitor was sent and by which rule or variant; the country (migration 0011).
+    target_used: str | None = None
+    rule: int | None = None
+    variant: int | None = None
+    country: str | None = None

@@ -24,7 +24,7 @@ from .records import VisitRecord
 from .tables import links, visit_rollups, visits
 
 BOTS_INCLUDE, BOTS_EXCLUDE, BOTS_ONLY = "include", "exclude", "only"
-DIMENSIONS = ("total", "browser", "os", "referrer")
+DIMENSIONS = ("total", "browser", "os", "referrer", "target", "rule", "variant", "country")
 # SQLite accepts 32,766 parameters a statement; the uid lookups stay well below.
 _LOOKUP_CHUNK = 500
 
@@ -41,9 +41,18 @@ class NewVisit:
     ip: str | None
     referrer_host: str | None
     uid: str | None = None  # None: a fresh one is given (a visit that is never redelivered)
+    # Where the visitor was sent (None: the link's target, filled in when written), by which
+    # rule or variant (indexes), and the country (migration 0011).
+    target_used: str | None = None
+    rule: int | None = None
+    variant: int | None = None
+    country: str | None = None
 
 
-_VISIT_COLUMNS = "uid, link_id, visited_at, referrer, user_agent, browser, os, is_bot, ip"
+_VISIT_COLUMNS = (
+    "uid, link_id, visited_at, referrer, user_agent, browser, os, is_bot, ip, "
+    "target_used, rule, variant, country"
+)
 _ADD_VISITS = {
     "sqlite": "UPDATE links SET visit_count = visit_count + ? WHERE id = ?",
     "postgresql": "UPDATE links SET visit_count = visit_count + %s WHERE id = %s",
@@ -58,7 +67,7 @@ _ROLLUP_UPSERTS = {
     "postgresql": _ROLLUP_UPSERT.format(marks=", ".join(["%s"] * 6)),
 }
 _SQLITE_INSERT = (
-    f"INSERT INTO visits ({_VISIT_COLUMNS}) VALUES ({', '.join('?' * 9)}) "
+    f"INSERT INTO visits ({_VISIT_COLUMNS}) VALUES ({', '.join('?' * 13)}) "
     "ON CONFLICT (uid) DO NOTHING"
 )
 # The batch is copied into a temporary table, then moved into visits in one statement that
@@ -66,7 +75,8 @@ _SQLITE_INSERT = (
 _PG_BATCH_TABLE = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS visit_batch (ord integer, uid text, link_id bigint, "
     "visited_at timestamp, referrer text, user_agent text, browser text, os text, "
-    "is_bot boolean, ip text) ON COMMIT DELETE ROWS"
+    "is_bot boolean, ip text, target_used text, rule smallint, variant smallint, country text) "
+    "ON COMMIT DELETE ROWS"
 )
 _PG_COPY = f"COPY visit_batch (ord, {_VISIT_COLUMNS}) FROM STDIN"
 _PG_MOVE = (
@@ -91,12 +101,19 @@ def record(
             visit = replace(visit, uid=uuid.uuid4().hex)
         unique.setdefault(visit.uid, visit)
     link_ids = sorted({visit.link_id for visit in unique.values()})
-    alive_query = select(links.c.id, links.c.created_at).where(links.c.id.in_(link_ids))
+    alive_query = select(links.c.id, links.c.created_at, links.c.target).where(
+        links.c.id.in_(link_ids)
+    )
     # KEY SHARE on PostgreSQL stops a concurrent DELETE of these links until we commit.
-    rows = connection.execute(alive_query.with_for_update(read=True, key_share=True))
-    created = {link_id: created_at for link_id, created_at in rows}
+    rows = connection.execute(alive_query.with_for_update(read=True, key_share=True)).all()
+    created = {link_id: created_at for link_id, created_at, _ in rows}
+    # A visit no rule or variant routed went to the link's target (the fast path does not
+    # carry it: a plain redirect pays nothing for it).
+    targets = {link_id: target for link_id, _, target in rows}
     kept = [
         visit
+        if visit.target_used is not None
+        else replace(visit, target_used=targets[visit.link_id])
         for visit in unique.values()
         if visit.link_id in created
         and not (not_before_creation and visit.visited_at < created[visit.link_id])
@@ -133,7 +150,8 @@ def _sqlite_time(moment: datetime) -> str:
 
 def _row(visit: NewVisit, when) -> tuple:
     return (visit.uid, visit.link_id, when, visit.referrer, visit.user_agent, visit.browser,
-            visit.os, visit.is_bot, visit.ip)  # fmt: skip
+            visit.os, visit.is_bot, visit.ip, visit.target_used, visit.rule, visit.variant,
+            visit.country)  # fmt: skip
 
 
 def _insert_sqlite(connection: Connection, kept: list[NewVisit]) -> list[NewVisit]:
@@ -177,8 +195,16 @@ def _rollup_rows(inserted: Sequence[NewVisit], dialect: str) -> list[tuple]:
             ("browser", visit.browser or ""),
             ("os", visit.os or ""),
             ("referrer", visit.referrer_host or ""),
+            ("target", visit.target_used or ""),
         ):
             counts[(visit.link_id, dimension, hour, value[:255], visit.is_bot)] += 1
+        # Only visits a rule or a variant routed, or located, count here (plain visits add
+        # no rows: their share is the total less these).
+        for dimension, value in (("rule", visit.rule), ("variant", visit.variant)):
+            if value is not None:
+                counts[(visit.link_id, dimension, hour, str(value), visit.is_bot)] += 1
+        if visit.country:
+            counts[(visit.link_id, "country", hour, visit.country, visit.is_bot)] += 1
     as_text = dialect == "sqlite"
     return [
         (link, dimension, hour.isoformat(sep=" ", timespec="microseconds") if as_text else hour,
@@ -215,6 +241,10 @@ def page(
         visits.c.os,
         visits.c.ip,
         visits.c.is_bot,
+        visits.c.target_used,
+        visits.c.rule,
+        visits.c.variant,
+        visits.c.country,
     ).where(visits.c.link_id == link_id)
     if since is not None:
         query = query.where(visits.c.visited_at >= since)
