@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -492,3 +493,32 @@ def test_after_the_file_was_moved_away_and_back_every_commit_is_seen(tmp_path):
     finally:
         database.dispose()
     assert rows_seen_by_another_process(path) == 9
+
+
+# -- a connection in use when the database is disposed ------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_connection_in_use_at_dispose_is_closed_when_it_comes_back(backend, tmp_path):
+    """dispose() closes the pool's idle connections; one a thread still uses (a visit write
+    waiting for a database that does not answer, say) is closed when it is given back,
+    instead of sitting in the old pool until the garbage collector deletes it, still open."""
+    with fresh_database(backend, tmp_path) as url:
+        database = Database(url)
+        idle = database.engine.raw_connection()
+        idle_driver = idle.dbapi_connection
+        idle.close()  # back in the pool
+        in_use = database.engine.connect()
+        in_use.exec_driver_sql("SELECT 1").all()
+        driver = in_use.connection.dbapi_connection
+        read = database.autocommit_engine.raw_connection()
+        read_driver = read.dbapi_connection
+        database.dispose()
+        in_use.close()
+        read.close()
+        for connection in (idle_driver, driver, read_driver):
+            if backend == "sqlite":
+                with pytest.raises(sqlite3.ProgrammingError):  # "closed database"
+                    connection.execute("SELECT 1")
+            else:
+                assert connection.closed

@@ -83,6 +83,7 @@ _LOG_IDENTITY = "shortener_sqlite_log"  # the -wal file the connection opened
 _GENERATION = "shortener_sqlite_generation"  # _SQLiteFile.generation when it was opened
 _FILE_CHECKED_AT = "shortener_file_checked_at"  # when a held connection checks its file next
 _UNBOUNDED = "shortener_unbounded"  # execution option: no deadline for answers (migrations)
+_DISPOSALS = "shortener_disposals"  # Database.disposals when the connection was opened
 # How often a redirect's held SQLite connection checks that its file is still the database
 # file (a stat costs ~2 us, a tenth of the redirect's Python); between checks it may read a
 # file that was just moved, which holds the same data.
@@ -124,9 +125,11 @@ class Database:
             **{**options, "pool_pre_ping": False},
         )
         self._prepared: list[PreparedRead] = []
+        self.disposals = 0
         sqlite_file = _SQLiteFile(self.sqlite_path) if self.sqlite_path is not None else None
         self._sqlite_file = sqlite_file
         for engine in (self.engine, self.autocommit_engine):
+            self._close_after_dispose(engine)
             if self.is_sqlite:
                 _tune_sqlite(engine, lock_timeout_ms, sqlite_file)
             elif self.is_postgresql:
@@ -143,6 +146,23 @@ class Database:
                         else statement_timeout_ms / 1000 + STATEMENT_ANSWER_GRACE_SECONDS
                     ),
                 )
+
+    def _close_after_dispose(self, engine) -> None:
+        """``dispose`` closes the pool's idle connections, not one a thread still uses (a
+        visit write waiting for a database that does not answer, say). Given back after it,
+        that one went into the disposed pool, where nothing closed it: the garbage collector
+        deleted it still open (psycopg's ResourceWarning). It is closed when given back."""
+
+        @event.listens_for(engine, "connect")
+        def _opened(dbapi_connection, connection_record) -> None:
+            connection_record.info[_DISPOSALS] = self.disposals
+
+        @event.listens_for(engine, "checkin")
+        def _given_back(dbapi_connection, connection_record) -> None:
+            if dbapi_connection is not None and (
+                connection_record.info.get(_DISPOSALS) != self.disposals
+            ):
+                connection_record.invalidate()  # closes it
 
     def ping(self) -> None:
         """One trivial query; raises DatabaseUnavailable unless the database answers."""
@@ -187,6 +207,9 @@ class Database:
         return prepared
 
     def dispose(self) -> None:
+        """Closes every connection: the idle ones now, the ones in use when they are given
+        back. The database can be used again (on new connections)."""
+        self.disposals += 1
         for prepared in self._prepared:
             prepared.release()
         self.engine.dispose()
