@@ -92,7 +92,9 @@ def follow(slug: str) -> Response:
                 referrer=headers.get("Referer"),
                 user_agent=headers.get("User-Agent"),
                 remote_addr=request.remote_addr,
-                target_used=None if decision is None else decision.target,
+                # The target chosen (a rule's, a variant's, expired_target or the link's with
+                # its UTM fields), before any forwarded query.
+                target_used=found.target if decision is None else decision.target,
                 rule=None if decision is None else decision.rule,
                 variant=None if decision is None else decision.variant,
             )

@@ -465,3 +465,30 @@ def test_an_unusable_geoip_database_is_refused_at_start_up(tmp_path, database_ur
     for path in (str(junk), str(tmp_path / "missing.mmdb")):
         with pytest.raises(ConfigurationError, match="SHORTENER_GEOIP_DB"):
             make_app(database_url, GEOIP_DB=path)
+
+
+@pytest.mark.parametrize(
+    ("rules", "field"),
+    [
+        ([{"conditions": [{"type": "device"}]}], "rules.0.target"),
+        ([{"target": "https://x.example/"}], "rules.0.conditions"),
+        ([{"conditions": [{"value": "ios"}], "target": TARGET}], "rules.0.conditions.0.type"),
+    ],
+)
+def test_a_patch_sends_whole_rules(app, client, alice, rules, field):
+    """PATCH loads the link partially, never a rule: a rule missing a part is a 422."""
+    create(client, alice, "ruled", rules=RULES[:1])
+    assert_problem(client.patch(f"{LINKS}/ruled", json={"rules": rules}, auth=alice), 422,
+                   field=field)  # fmt: skip
+    assert client.get(f"{LINKS}/ruled", auth=alice).get_json()["rules"] == RULES[:1]
+    assert follow(client, "ruled", **{"User-Agent": IPHONE}).status_code == 302
+
+
+def test_an_expired_link_sends_to_expired_target_without_rules(app, client, alice):
+    create(client, alice, "over", rules=RULES[:1], valid_until="2020-01-01T00:00:00Z",
+           expired_target="https://example.org/sorry")  # fmt: skip
+    response = follow(client, "over", **{"User-Agent": IPHONE})
+    assert response.headers["Location"] == "https://example.org/sorry"
+    app.extensions["shortener"].recorder.flush()
+    [visit] = client.get(f"{LINKS}/over/visits", auth=alice).get_json()["visits"]
+    assert (visit["target_used"], visit["rule"]) == ("https://example.org/sorry", None)

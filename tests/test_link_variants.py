@@ -217,3 +217,12 @@ def test_a_live_server_splits_visitors_and_keeps_them(shared_live_server):
     assert stats["total"] == expected
     per_variant = {v["index"]: v["visits"] for v in stats["variants"]}
     assert sum(per_variant.values()) == expected and set(per_variant) <= {0, 1}
+
+
+def test_a_patch_sends_whole_variants(client, alice):
+    create(client, alice, "ab", variants=SPLIT)
+    partial = [{"target": A}, {"weight": 50}]
+    response = client.patch(f"{LINKS}/ab", json={"variants": partial}, auth=alice)
+    problem = assert_problem(response, 422, field="variants.0.weight")
+    assert "variants.1.target" in problem["errors"]
+    assert client.get(f"{LINKS}/ab", auth=alice).get_json()["variants"] == SPLIT

@@ -165,9 +165,11 @@ def _check_variants(variants: list[dict]) -> None:
 
 
 class NoneAsEmpty(fields.List):
-    """A list where null means empty; dumped as a list, never null."""
+    """A list of whole objects where null means empty; dumped as a list, never null."""
 
     def _deserialize(self, value, attr, data, **kwargs):
+        # Every rule and variant is whole, in a PATCH too: a partial load must not reach them.
+        kwargs.pop("partial", None)
         return [] if value is None else super()._deserialize(value, attr, data, **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):

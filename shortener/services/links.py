@@ -132,10 +132,6 @@ class LinkService:
         routing: Routing = found.routing  # type: ignore[assignment]
         return decide(routing, found.target, visitor, cookie)
 
-    def rules_of(self, actor: UserRecord, slug: str) -> LinkRecord:
-        """The link whose rules are read (GET /links/<slug>/rules)."""
-        return self.get(actor, slug)
-
     def set_rules(
         self,
         actor: UserRecord,
