@@ -12,8 +12,9 @@
   up, every /api/ request from that address answers ``429`` until the window ends. Wrong
   passwords of password-protected links count here too, and once it is used up a password
   for a link is refused with ``429`` before it is checked (link_passwords.py).
-- ``NOT_FOUND_LIMIT`` counts ``404`` answers of ``/<slug>`` per client address and turns only
-  further ``404`` answers into ``429``: a slug that is found never touches the storage.
+- ``NOT_FOUND_LIMIT`` counts ``404`` answers of ``/<slug>`` (GET, HEAD and POST) per client
+  address and turns only further ``404`` answers into ``429``: a slug that is found never
+  touches the storage.
 
 The client address is ``request.remote_addr``, which ProxyFix sets from ``X-Forwarded-For``
 only when ``SHORTENER_TRUSTED_PROXIES`` says so. If the storage (Redis) fails, requests are
@@ -44,7 +45,8 @@ from .services.errors import ShortenerError
 from .settings import ConfigurationError, Settings
 
 NAMESPACE = "shortener"  # first part of every key, for a Redis shared with other programs
-REDIRECT_ENDPOINT = "redirects.follow"
+# GET|HEAD /<slug>, and POST /<slug> (a password-protected link's form): 404s count alike.
+REDIRECT_ENDPOINTS = ("redirects.follow", "redirects.unlock")
 API_ROOT_ENDPOINT = "root"
 # A Redis that does not answer must not hold requests for long (the URI's own options win).
 REDIS_TIMEOUT_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
@@ -159,7 +161,7 @@ class RateLimits:
 
     def after_request(self, response: Response) -> Response:
         status = response.status_code
-        if status == 404 and request.endpoint == REDIRECT_ENDPOINT:
+        if status == 404 and request.endpoint in REDIRECT_ENDPOINTS:
             probes = _Counted(self.not_found, (NAMESPACE, "not-found", _client_address()))
             if self._safely(lambda: self.strategy.hit(probes.limit, *probes.identifiers)) is False:
                 return self._refuse(probes, "Too many requests for unknown short links.")

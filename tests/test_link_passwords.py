@@ -5,6 +5,9 @@ after the right password, and the cache of verified passwords."""
 from __future__ import annotations
 
 import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import make_app
@@ -269,3 +272,50 @@ def test_a_verified_password_is_hashed_once(app, client, alice, monkeypatch):
     assert calls == [SECRET, "wrong password", "wrong password"]  # wrong ones are not cached
     client.patch(f"{LINKS}/locked", json={"password": "the new one"}, auth=alice)
     assert client.get("/locked", auth=("x", SECRET)).status_code == 401  # the old one is gone
+
+
+def test_post_to_unknown_slugs_counts_against_the_not_found_limit(database_url):
+    app = make_app(database_url, NOT_FOUND_LIMIT="2/minute", RATELIMIT_STORAGE_URI="memory://")
+    try:
+        client = unique_client(app)
+        for _ in range(2):
+            assert_problem(client.post("/nothing-here", data={"password": SECRET}), 404)
+        assert_problem(client.post("/nothing-here", data={"password": SECRET}), 429)
+        assert_problem(client.get("/nothing-here"), 429)
+    finally:
+        app.extensions["shortener"].close()
+
+
+def test_concurrent_visits_with_the_same_password_share_one_hash(app, client, alice, monkeypatch):
+    """Single flight: threads presenting the same password at once wait for one verify."""
+    create(client, alice)
+    service = app.extensions["shortener"].links
+    found = service.resolve("locked")
+    verify = service.hasher.verify
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def slow(stored, password):
+        calls.append(password)
+        started.set()
+        release.wait(10)
+        return verify(stored, password)
+
+    looked = []
+    hit = service.passwords.hit
+
+    def counted_hit(*args):
+        looked.append(1)
+        return hit(*args)
+
+    monkeypatch.setattr(service.hasher, "verify", slow)
+    monkeypatch.setattr(service.passwords, "hit", counted_hit)
+    with ThreadPoolExecutor(8) as pool:
+        results = [pool.submit(service.unlocks, found, SECRET) for _ in range(8)]
+        assert started.wait(10)
+        deadline = time.monotonic() + 10
+        while len(looked) < 8 and time.monotonic() < deadline:  # all missed the cache
+            time.sleep(0.001)
+        release.set()
+        assert all(result.result(timeout=10) for result in results)
+    assert calls == [SECRET]
