@@ -27,6 +27,7 @@ ROUTES = [
     ("DELETE", "/api/v1.0/links/docs", None, "links:write", 204),
     ("GET", "/api/v1.0/links/docs/visits", None, "stats:read", 200),
     ("GET", "/api/v1.0/links/docs/stats", None, "stats:read", 200),
+    ("GET", "/api/v1.0/links/docs/qr", None, "links:read", 200),
     ("GET", "/api/v1.0/links/docs/rules", None, "links:read", 200),
     ("PUT", "/api/v1.0/links/docs/rules", {"rules": []}, "links:write", 200),
     ("GET", "/api/v1.0/stats", None, "stats:read", 200),

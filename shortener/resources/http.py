@@ -120,8 +120,11 @@ def _field_errors(schema: Schema, messages: dict[str, Any]) -> dict[str, Any]:
 
 def _flattened(name: str, problems: Any) -> dict[str, Any]:
     """Nested messages (lists of objects: a link's rules) under dotted names such as
-    ``rules.0.conditions.1.value``."""
+    ``rules.0.conditions.1.value``. A list of plain values keeps its messages by index under
+    its own name (``{"scopes": {"0": [...]}}``)."""
     if not isinstance(problems, dict):
+        return {name: problems}
+    if all(isinstance(key, int) and isinstance(inner, list) for key, inner in problems.items()):
         return {name: problems}
     result: dict[str, Any] = {}
     for key, inner in problems.items():
