@@ -4,6 +4,7 @@ conditions from a GeoIP database the tests build themselves (mmdb-writer)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -492,3 +493,63 @@ def test_an_expired_link_sends_to_expired_target_without_rules(app, client, alic
     app.extensions["shortener"].recorder.flush()
     [visit] = client.get(f"{LINKS}/over/visits", auth=alice).get_json()["visits"]
     assert (visit["target_used"], visit["rule"]) == ("https://example.org/sorry", None)
+
+
+def test_a_city_database_gives_countries_too(tmp_path):
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    from shortener.services.geoip import country_lookup
+
+    writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoLite2-City")
+    writer.insert_network(
+        IPSet(["203.0.113.0/24"]),
+        {"city": {"names": {"en": "Wien"}}, "country": {"iso_code": "AT"}},
+    )
+    writer.to_db_file(str(tmp_path / "city.mmdb"))
+    country_of = country_lookup(str(tmp_path / "city.mmdb"))
+    assert country_of("203.0.113.7") == "AT"
+    assert country_of("192.0.2.1") is None
+
+
+def test_the_document_declares_rules_variants_and_the_sub_resource(client):
+    document = client.get("/api/v1.0/openapi.json").get_json()
+    path = document["paths"]["/api/v1.0/links/{slug}/rules"]
+    assert {path["get"]["operationId"], path["put"]["operationId"]} == {
+        "getLinkRules", "replaceLinkRules",
+    }  # fmt: skip
+    text = str(document["components"]["schemas"])
+    for name in ("rules", "variants", "conditions", "weight", "target_used", "countries"):
+        assert f"'{name}'" in text, name
+
+
+def test_a_live_server_records_countries_with_a_geoip_database(live_database_url, tmp_path):
+    """shortener serve with SHORTENER_GEOIP_DB: the workers route by country and the visit
+    writer (a process of its own) records each visit's country."""
+    import requests
+    from live import serving
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoLite2-Country")
+    writer.insert_network(IPSet(["127.0.0.0/8"]), {"country": {"iso_code": "DE"}})
+    database = tmp_path / "loopback.mmdb"
+    writer.to_db_file(str(database))
+    settings = {"SHORTENER_GEOIP_DB": str(database)}
+    with serving(live_database_url, tmp_path / "server.log", settings) as server:
+        german = rule("https://de.example/", {"type": "country", "value": "DE"})
+        body = {"target": TARGET, "slug": "geo-live", "rules": [german]}
+        created = requests.post(server.url + LINKS, json=body, auth=server.admin, timeout=30)
+        assert created.status_code == 201, created.text
+        answer = requests.get(server.url + "/geo-live", allow_redirects=False, timeout=30)
+        assert answer.headers["Location"] == "https://de.example/"
+        deadline = time.monotonic() + 30
+        while True:
+            visits = requests.get(server.url + f"{LINKS}/geo-live/visits", auth=server.admin,
+                                  timeout=30).json()["visits"]  # fmt: skip
+            if visits or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert [(v["country"], v["rule"], v["target_used"]) for v in visits] == [
+            ("DE", 0, "https://de.example/")
+        ]
