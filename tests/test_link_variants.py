@@ -4,6 +4,7 @@ variants, visits and stats per variant, and a live gunicorn server splitting rea
 
 from __future__ import annotations
 
+import json
 import random
 import secrets
 import time
@@ -226,3 +227,28 @@ def test_a_patch_sends_whole_variants(client, alice):
     problem = assert_problem(response, 422, field="variants.0.weight")
     assert "variants.1.target" in problem["errors"]
     assert client.get(f"{LINKS}/ab", auth=alice).get_json()["variants"] == SPLIT
+
+
+def test_a_routed_visit_crosses_the_hand_over_whole():
+    """Workers hand visits to the visit writer as JSON lines (services/visit_handover.py): a
+    plain visit's line is as before; a routed one carries its target, rule and variant."""
+    from datetime import UTC, datetime
+
+    from shortener.services.visit_handover import decode, encode
+    from shortener.services.visits import RawVisit
+
+    moment = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
+    plain = RawVisit(7, moment, None, "curl/8", "192.0.2.1")
+    routed = RawVisit(7, moment, "https://r.example/", "curl/8", "192.0.2.1", None, B, None, 1)
+    assert len(json.loads(encode(plain, "u1"))) == 6
+    assert decode(encode(plain, "u1")) == RawVisit(7, moment, None, "curl/8", "192.0.2.1", "u1")
+    assert decode(encode(routed, "u2")) == RawVisit(
+        7, moment, "https://r.example/", "curl/8", "192.0.2.1", "u2", B, None, 1
+    )
+    for bad in (
+        b'["u", 7, 0, null, null, null, 5, null, 1]',  # target_used not a string
+        b'["u", 7, 0, null, null, null, "https://x/", "0", null]',  # an index not a number
+        b'["u", 7, 0, null, null, null, "https://x/", null]',  # eight fields
+    ):
+        with pytest.raises((ValueError, TypeError)):
+            decode(bad)
