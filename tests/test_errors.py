@@ -169,7 +169,7 @@ CASES = [
     ),
     Case(
         "method-on-unknown-slug",
-        "POST",
+        "PUT",  # POST /<slug> is the password form's (404 for an unknown slug)
         "/no-such-slug",
         405,
         auth=None,
