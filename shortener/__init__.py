@@ -53,11 +53,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     problems.init_app(app)
     resources.init_app(app)
-    redirects.init_app(app)
     health.init_app(app)
     robots.init_app(app)
     docs.init_app(app)
     metrics.init_app(app)
+    redirects.init_app(app)  # last: the slug route leaves the others' paths alone
     # Order matters: CORS preflights are answered before the rate limits count them, and
     # (after_request hooks run in reverse) the API headers go on whatever the limits answered.
     http_headers.init_app(app, settings)

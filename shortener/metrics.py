@@ -18,8 +18,10 @@ exist (404).
 from __future__ import annotations
 
 import atexit
+import functools
 import ipaddress
 import os
+import re
 import shutil
 import threading
 import time
@@ -235,8 +237,17 @@ VISITS_QUEUED_SOON = Deferred(VISITS_QUEUED)
 def _note_route(response: Response) -> Response:
     """Flask's half: which URL rule answered (the WSGI wrapper cannot see it)."""
     rule = request.url_rule
-    request.environ[ROUTE] = rule.rule if rule is not None else NO_ROUTE
+    request.environ[ROUTE] = _route_label(rule.rule) if rule is not None else NO_ROUTE
     return response
+
+
+@functools.cache
+def _route_label(rule: str) -> str:
+    """The rule without converter names: ``/<slug>``, not ``/<slug:slug>``."""
+    return _CONVERTER.sub(r"<\1>", rule)
+
+
+_CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^:<>]+)>")
 
 
 # -- /metrics -------------------------------------------------------------------------------

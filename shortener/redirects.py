@@ -10,7 +10,10 @@ database write, lock or failure can slow or fail a redirect.
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Flask, Response, current_app, redirect, request, url_for
+from werkzeug.routing import BaseConverter
 
 from .declarations import PUBLIC, described
 from .fast_redirect import resolved
@@ -25,7 +28,30 @@ blueprint = Blueprint("redirects", __name__)
 
 
 def init_app(app: Flask) -> None:
+    """Registered after every other route: the slug route must know the paths it leaves alone."""
+    app.url_map.converters["slug"] = _slug_converter(_single_segment_paths(app))
     app.register_blueprint(blueprint)
+
+
+def _single_segment_paths(app: Flask) -> list[str]:
+    """Paths such as ``health`` or ``robots.txt`` that a route of their own serves."""
+    return sorted(
+        rule.rule[1:]
+        for rule in app.url_map.iter_rules()
+        if rule.rule.count("/") == 1 and len(rule.rule) > 1 and "<" not in rule.rule
+    )
+
+
+def _slug_converter(taken: list[str]) -> type[BaseConverter]:
+    """Any path segment but the paths other routes serve. Werkzeug answers OPTIONS and 405
+    with the methods of every rule that matches a path: with a plain ``<slug>``, ``/health``
+    also matched the slug route, and ``OPTIONS /health`` offered the password form's POST."""
+    pattern = "[^/]+" if not taken else f"(?!(?:{'|'.join(map(re.escape, taken))})$)[^/]+"
+
+    class SlugConverter(BaseConverter):
+        regex = pattern
+
+    return SlugConverter
 
 
 REDIRECT_STATUSES = {
@@ -54,7 +80,7 @@ def home() -> Response:
     return redirect(url_for("root", _external=True), code=302)
 
 
-@blueprint.get("/<slug>")
+@blueprint.get("/<slug:slug>")
 @described("GET", "followLink", "Follow a short link (records a visit)", **_FOLLOW)
 @described("HEAD", "checkLink", "Where a short link points, without a visit", **_FOLLOW)
 def follow(slug: str) -> Response:
@@ -122,7 +148,7 @@ def follow(slug: str) -> Response:
     return response
 
 
-@blueprint.post("/<slug>")
+@blueprint.post("/<slug:slug>")
 @described("POST", "unlockLink", "Follow a password-protected link with its form's password",
            description="The password form's answer: the form field password "
            "(application/x-www-form-urlencoded), else HTTP Basic credentials. The right "
