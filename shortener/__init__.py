@@ -67,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings.database_url,
         lock_timeout_ms=settings.lock_timeout_ms,
         database_timeout_ms=settings.database_timeout_ms,
+        pool_size=settings.database_pool_size,
         statement_timeout_ms=settings.statement_timeout_ms,
     )
     app.extensions["shortener"] = build_services(

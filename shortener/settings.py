@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "VISIT_CLAIM_IDLE": 30.0,
     "LOCK_TIMEOUT_MS": 5000,
     "DATABASE_TIMEOUT_MS": 2000,
+    "DATABASE_POOL_SIZE": 12,
     "STATEMENT_TIMEOUT_MS": 3000,
     "API_RATE_LIMIT": "600/minute",
     "AUTH_FAIL_LIMIT": "10/minute",
@@ -73,6 +74,7 @@ class Settings:
     lock_timeout_ms: int
     # PostgreSQL: connecting, and waiting for a pooled connection's or a redirect's answer.
     database_timeout_ms: int
+    database_pool_size: int
     # PostgreSQL: statement_timeout (the client waits a second longer for the answer).
     statement_timeout_ms: int
     api_rate_limit: str
@@ -126,6 +128,7 @@ class Settings:
             visit_claim_idle=_seconds(config, "VISIT_CLAIM_IDLE", 0.1, 86_400.0),
             lock_timeout_ms=_integer(config, "LOCK_TIMEOUT_MS", 1, 600_000),
             database_timeout_ms=_integer(config, "DATABASE_TIMEOUT_MS", 100, 60_000),
+            database_pool_size=_integer(config, "DATABASE_POOL_SIZE", 1, 1000),
             statement_timeout_ms=_integer(config, "STATEMENT_TIMEOUT_MS", 100, 3_600_000),
             api_rate_limit=_rate_limit(config, "API_RATE_LIMIT"),
             auth_fail_limit=_rate_limit(config, "AUTH_FAIL_LIMIT"),

@@ -54,6 +54,9 @@ _FIRST_LOCK_POLL_SECONDS = 0.0002
 _LAST_LOCK_POLL_SECONDS = 0.005
 DEFAULT_DATABASE_TIMEOUT_MS = 2000
 DEFAULT_STATEMENT_TIMEOUT_MS = 3000
+# Connections a process keeps for one-row reads (the redirect, authentication), and as many
+# again at most for transactions (half kept, half opened on demand): SHORTENER_DATABASE_POOL_SIZE.
+DEFAULT_POOL_SIZE = 12
 # How much longer than the server's statement_timeout the client waits for its answer (the
 # cancellation itself has to reach the client).
 STATEMENT_ANSWER_GRACE_SECONDS = 1.0
@@ -100,6 +103,7 @@ class Database:
         lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
         database_timeout_ms: int = DEFAULT_DATABASE_TIMEOUT_MS,
         statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -113,6 +117,14 @@ class Database:
         options: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite}
         if self.is_postgresql:
             options["connect_args"] = _postgresql_connect_args(parsed, database_timeout_ms)
+        # Pools sized for a gevent worker's concurrent requests. SQLAlchemy's default (5, and
+        # up to 10 more closed again on their return) made a PostgreSQL worker under load open
+        # and close a connection for most redirects that missed the link cache (py-spy: 12%
+        # of its time in connecting). A request past the pool waits for a connection instead.
+        pooled = not self.is_sqlite or self.sqlite_path is not None  # a file or a server
+        if pooled:
+            options["pool_size"] = max(1, pool_size // 2)
+            options["max_overflow"] = max(0, pool_size - pool_size // 2)
         self.engine = create_engine(parsed, **options)
         # Single-statement reads on the hot path: no BEGIN/COMMIT round trips, no ORM or
         # Result objects, straight on the driver (see PreparedRead). No ping at checkout
@@ -122,7 +134,11 @@ class Database:
             parsed,
             isolation_level="AUTOCOMMIT",
             pool_reset_on_return=None,
-            **{**options, "pool_pre_ping": False},
+            **{
+                **options,
+                "pool_pre_ping": False,
+                **({"pool_size": pool_size, "max_overflow": 0} if pooled else {}),
+            },
         )
         self._prepared: list[PreparedRead] = []
         self.disposals = 0
