@@ -32,6 +32,9 @@ ANY_CREDENTIAL = None  # authenticated, no particular scope
 
 # Statuses every operation under the API can answer: rate limits and database faults.
 ALWAYS = (429, 503)
+# Statuses every request can get before any view runs: a request line (414) or a header (431)
+# over the server's limits (serving.py renders gunicorn's refusals as problems).
+REFUSED_BY_THE_SERVER = (414, 431)
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,9 @@ class Operation:
 
     def error_statuses(self) -> list[int]:
         """Every error status this operation can answer, derived from its parts."""
-        statuses = set(self.errors) | (set(ALWAYS) if self.api else set())
+        statuses = set(self.errors) | set(REFUSED_BY_THE_SERVER)
+        if self.api:
+            statuses |= set(ALWAYS)
         if self.authenticated:
             statuses |= {401, 403}
         if self.query is not None:

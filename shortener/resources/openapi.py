@@ -157,7 +157,8 @@ class DocumentBuilder:
         self.spec.components.schema("Problem", schema=ProblemSchema)
         for name, scheme in SECURITY_SCHEMES.items():
             self.spec.components.security_scheme(name, scheme)
-        for status in (400, 401, 403, 404, 405, 406, 409, 410, 412, 413, 415, 422, 428, 429, 503):
+        for status in (400, 401, 403, 404, 405, 406, 409, 410, 412, 413, 414, 415, 422, 428, 429,
+                       431, 503):  # fmt: skip
             self.spec.components.response(self._error_name(status), self._error(status))
         self.by_id: dict[str, tuple[Rule, Operation]] = {}
 
