@@ -23,6 +23,9 @@ APP_TABLES = {
     "api_tokens",
     "idempotency_keys",
     "link_changes",
+    "webhooks",
+    "webhook_messages",
+    "webhook_deliveries",
 }
 
 
@@ -250,10 +253,14 @@ def test_upgrade_from_0003_keeps_every_row_id_and_index(database):
     # 0005 adds a version to users and links, 1 for every existing row; 0006 a uid to visits,
     # NULL for every existing row; 0008 the lifetime columns to links (none set, cap_used 0);
     # 0009 crawlable, false; 0010 forward_query false, the UTM fields and password_hash NULL;
-    # 0011 rules and variants NULL, and the visits' target_used, rule, variant, country NULL.
+    # 0011 rules and variants NULL, and the visits' target_used, rule, variant, country NULL;
+    # 0012 imported_visits 0.
     added = {
         "users": (1,),
-        "links": (1, None, None, None, 0, None, None, False, False) + (None,) * 6 + (None,) * 2,
+        "links": (1, None, None, None, 0, None, None, False, False)
+        + (None,) * 6
+        + (None,) * 2
+        + (0,),
         "visits": (None,) + (None,) * 4,
     }
     assert rows_of(database) == {

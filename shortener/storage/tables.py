@@ -108,6 +108,9 @@ links = Table(
     # Redirect rules and A/B variants, as JSON text; NULL: none (migration 0011, services/rules.py).
     Column("rules", Text, nullable=True),
     Column("variants", Text, nullable=True),
+    # The part of visit_count counted by another shortener and brought in by an import
+    # (migration 0012, services/importing.py); visits recorded here are the rest.
+    Column("imported_visits", BigInteger, nullable=False, default=0, server_default="0"),
     # Keyset pagination of one owner's links, newest first.
     Index(None, "owner_id", "id"),
     # Purging expired and exhausted links.
