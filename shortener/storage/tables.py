@@ -216,3 +216,70 @@ link_changes = Table(
     Column("name", String(16), primary_key=True),
     Column("counter", BigInteger, nullable=False, default=0, server_default="0"),
 )
+
+# Webhooks (migration 0013, services/webhooks.py): each subscription with its signing secret
+# (kept as given: signing needs it) and its run of consecutive failures (disabled at 20).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Identifier, primary_key=True, autoincrement=True),
+    Column("user_id", Identifier, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", String(255), nullable=False),  # space-separated, e.g. "link.created"
+    Column("tags", Text, nullable=True),  # a JSON list; NULL: every link
+    Column("active", Boolean, nullable=False, default=True),
+    Column("secret", String(100), nullable=False),  # whsec_<base64>
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("version", Integer, nullable=False, default=1, server_default="1"),
+    Column("consecutive_failures", Integer, nullable=False, default=0, server_default="0"),
+    Column("disabled_at", UTCDateTime, nullable=True),  # when the failures disabled it
+    Index(None, "user_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+# The outbox: a message is inserted in the same transaction as the change it reports; the
+# sender takes those whose next_attempt_at has come (NULL once delivered or given up).
+webhook_messages = Table(
+    "webhook_messages",
+    metadata,
+    Column("id", Identifier, primary_key=True, autoincrement=True),
+    Column(
+        "webhook_id", Identifier, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("uid", String(40), nullable=False, unique=True),  # the webhook-id header
+    Column("event", String(32), nullable=False),
+    Column("payload", Text, nullable=False),  # the body, byte for byte as signed and sent
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Index(None, "next_attempt_at"),
+    Index(None, "webhook_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+# Every attempt to deliver a message: GET /webhooks/<id>/deliveries.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Identifier, primary_key=True, autoincrement=True),
+    Column(
+        "webhook_id", Identifier, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column(
+        "message_id",
+        Identifier,
+        ForeignKey("webhook_messages.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    Column("succeeded", Boolean, nullable=False),
+    Column("status_code", SmallInteger, nullable=True),
+    Column("response_ms", Integer, nullable=False),
+    Column("error", String(255), nullable=True),
+    Index(None, "webhook_id", "id"),
+    Index(None, "message_id"),
+    sqlite_autoincrement=True,
+)
