@@ -22,9 +22,10 @@ from typing import Any
 from flask import Response, request, url_for
 from marshmallow import Schema
 
-from ..auth import login_required
+from ..auth import current_credential, login_required
 from ..declarations import ANY_CREDENTIAL, OPTIONAL, PUBLIC, Operation
 from ..schemas.fields import uri_templates
+from ..services.link_events import acting_as
 from ..services.pagination import Page
 from .conditional import WRITES, idempotent, not_modified, precondition, tag_page, tag_record
 from .http import json_response, load_body, load_query
@@ -47,6 +48,15 @@ def handle(
             arguments["body"] = load_body(declared.body, partial=declared.partial)
         return respond(declared, view(resource, **arguments), query)
 
+    credential = current_credential() if declared.authenticated else None
+    if credential is None:
+        return _run(declared, run)
+    # Changes made by the view (link events: history, webhooks) are this credential's.
+    with acting_as(credential.user, token_id=credential.token_id):
+        return _run(declared, run)
+
+
+def _run(declared: Operation, run: Callable[[], Response]) -> Response:
     if declared.idempotent:
         return idempotent(run, replayable=declared.replayable)
     return run()

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from flask import url_for
 from marshmallow import ValidationError, fields, validate
 
+from ..instants import rfc3339
+
 # Slugs and usernames only ever hold these, so they need no escaping in a URI.
 _URL_SAFE = re.compile(r"[A-Za-z0-9._-]+")
 _PLACEHOLDER = "zqvalueqz"
@@ -115,7 +117,7 @@ class Instant(fields.DateTime):
     def _serialize(self, value: datetime | None, attr, obj, **kwargs) -> str | None:
         if value is None:
             return None
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return rfc3339(value)
 
     def _deserialize(self, value, attr, data, **kwargs) -> datetime:
         error = "invalid_or_date" if self.dates else "invalid"

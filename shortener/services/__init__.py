@@ -8,6 +8,7 @@ from ..storage import Database
 from .geoip import country_lookup
 from .idempotency import IdempotencyService
 from .link_cache import LinkChanges
+from .link_events import LinkEvents
 from .links import LinkService
 from .passwords import PasswordHasher
 from .stats import VisitService
@@ -27,6 +28,8 @@ class Services:
     visits: VisitService
     recorder: Recorder
     idempotency: IdempotencyService
+    # Subscribers to every change of a link, called inside its transaction (link_events.py).
+    link_events: LinkEvents
 
     def close(self) -> None:
         """Writes buffered visits, then releases database connections."""
@@ -54,6 +57,7 @@ def build_services(
     link_changes = LinkChanges(database, link_changes_file)
     country_of = country_lookup(geoip_db)  # None without a GeoIP database
     hasher = PasswordHasher(password_hash_method)  # user passwords and links' alike
+    link_events = LinkEvents()
     return Services(
         database=database,
         links=LinkService(
@@ -65,6 +69,7 @@ def build_services(
             cache_size=link_cache_size,
             hasher=hasher,
             country_of=country_of,
+            events=link_events,
         ),
         users=UserService(database, hasher=hasher, link_changes=link_changes),
         tokens=TokenService(database),
@@ -79,6 +84,7 @@ def build_services(
             country_of,
         ),
         idempotency=IdempotencyService(database),
+        link_events=link_events,
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from ..storage import Database, DuplicateKey, user_queries
 from ..storage import link_queries as queries
 from ..storage.records import LinkRecord, Redirect, UserRecord
-from .actors import can_see_owner, utcnow
+from .actors import OPERATOR, can_see_owner, utcnow
 from .errors import LinkGone, NotFound, SlugSpaceExhausted, SlugTaken
 from .forwarding import UTM_FIELDS, clean_query, forward, with_utm
 from .lifetime import (
@@ -25,6 +25,7 @@ from .lifetime import (
     window_status,
 )
 from .link_cache import LinkCache, LinkChanges
+from .link_events import LinkEvents, created, current_acting, deleted, updated
 from .pagination import Page, decode_cursor, paginate
 from .passwords import CredentialCache, PasswordHasher
 from .preconditions import NO_PRECONDITION, Precondition, entity_tag
@@ -75,6 +76,15 @@ class LinkFields:
     variants: list[dict] | None = None
 
 
+# What a link event (history, webhooks) shows of a link: its slug and every client-owned
+# field, a password only as has_password (services/link_events.py).
+EVENT_FIELDS = (
+    "slug",
+    *(name for name in LinkFields.__slots__ if name != "password"),
+    "has_password",
+)
+
+
 def visible_link(connection: Connection, actor: UserRecord, slug: str) -> LinkRecord:
     """The link, if the actor may see it: another user's link is reported as missing, never
     as forbidden, so slugs of other users cannot be probed through the API."""
@@ -101,8 +111,11 @@ class LinkService:
         clock: Callable[[], datetime] = utcnow,
         hasher: PasswordHasher | None = None,
         country_of: Callable[[str | None], str | None] | None = None,
+        events: LinkEvents | None = None,
     ) -> None:
         self.database = database
+        # Every change is published to these inside its transaction (history, webhooks).
+        self.events = events if events is not None else LinkEvents()
         # Address -> ISO country (services/geoip.py); None without SHORTENER_GEOIP_DB.
         self.country_of = country_of
         self.clock = clock  # a link's status depends on it; tests move time forward
@@ -215,9 +228,13 @@ class LinkService:
         if dry_run:
             with self.database.read() as connection:
                 return [self._at_now(link) for link in queries.gone_before(connection, cutoff)]
+        acting, now = current_acting(OPERATOR), utcnow()
         with self.changes.writing() as connection:
             gone = queries.gone_before(connection, cutoff)
             queries.delete_gone_before(connection, [link.id for link in gone], cutoff)
+            self.events.publish(
+                connection, [deleted(link, EVENT_FIELDS, acting, now) for link in gone]
+            )
         return [self._at_now(link) for link in gone]
 
     def _at_now(self, link: LinkRecord) -> LinkRecord:
@@ -321,7 +338,9 @@ class LinkService:
                         expected_version=link.version if guarded else None,
                     )
                     if changed:
-                        return self._at_now(queries.find_by_slug(connection, slug)), False
+                        after = queries.find_by_slug(connection, slug)
+                        self._published_update(connection, actor, link, after)
+                        return self._at_now(after), False
                     if guarded:
                         raise precondition.failed(f"The link '{slug}'")
                     continue  # deleted meanwhile: create it
@@ -371,7 +390,8 @@ class LinkService:
                     expected_version=link.version if guarded else None,
                 ):
                     raise self._changed_meanwhile(precondition, guarded, slug)
-                link = queries.find_by_slug(connection, slug)
+                before, link = link, queries.find_by_slug(connection, slug)
+                self._published_update(connection, actor, before, link)
             return self._at_now(link)
 
     def delete(
@@ -384,6 +404,9 @@ class LinkService:
                 connection, link.id, expected_version=link.version if guarded else None
             ):
                 raise self._changed_meanwhile(precondition, guarded, slug)
+            self.events.publish(
+                connection, [deleted(link, EVENT_FIELDS, current_acting(actor), utcnow())]
+            )
 
     def _insert(self, actor: UserRecord, slug: str, fields: LinkFields) -> LinkRecord:
         # Not ``self.changes.writing()``: the link caches hold found links only, so a new slug
@@ -404,7 +427,17 @@ class LinkService:
                 options=_options_of(fields),
                 routing=_routing_of(fields),
             )
-        return self._at_now(LinkRecord(**row, owner_username=actor.username))
+            link = LinkRecord(**row, owner_username=actor.username)
+            self.events.publish(connection, [created(link, EVENT_FIELDS, current_acting(actor))])
+        return self._at_now(link)
+
+    def _published_update(
+        self, connection: Connection, actor: UserRecord, before: LinkRecord, after: LinkRecord
+    ) -> None:
+        """Publishes the change from ``before`` to ``after`` (nothing if no field changed)."""
+        event = updated(before, after, EVENT_FIELDS, current_acting(actor))
+        if event is not None:
+            self.events.publish(connection, [event])
 
     def _hashed(self, fields: LinkFields) -> LinkFields:
         """The fields with the password hashed (outside any transaction: it takes ~150 ms)."""
