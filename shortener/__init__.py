@@ -84,6 +84,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         redis_url=settings.redis_url,
         visit_stream=settings.visit_stream,
         geoip_db=settings.geoip_db,
+        webhook_allow_private=settings.webhook_allow_private,
     )
     fast_redirect.install(app)  # inside ProxyFix: it sees the corrected client address
     metrics.install(app)  # outside the fast redirect: counts its answers too

@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "TRACKING_DISABLED_FOR": "",
     "HONOR_DO_NOT_TRACK": True,
     "GEOIP_DB": None,
+    "WEBHOOK_ALLOW_PRIVATE": False,
+    "WEBHOOK_POLL_INTERVAL": 1.0,
 }
 
 
@@ -98,6 +100,10 @@ class Settings:
     # A MaxMind-format country or city database (GeoLite2-Country, -City): country rules and
     # the visits' country. None: country rules are refused, visits have no country.
     geoip_db: str | None = None
+    # Webhooks may target private, loopback and link-local addresses (tests, a closed network).
+    webhook_allow_private: bool = False
+    # How often the webhook sender looks for messages that are due.
+    webhook_poll_interval: float = 1.0
 
     @functools.cached_property
     def redirect_cache_control(self) -> str:
@@ -142,6 +148,8 @@ class Settings:
             tracking_disabled_for=_networks(config, "TRACKING_DISABLED_FOR"),
             honor_do_not_track=_boolean(config, "HONOR_DO_NOT_TRACK"),
             geoip_db=_geoip_db(config, "GEOIP_DB"),
+            webhook_allow_private=_boolean(config, "WEBHOOK_ALLOW_PRIVATE"),
+            webhook_poll_interval=_seconds(config, "WEBHOOK_POLL_INTERVAL", 0.05, 60.0),
         )
 
 

@@ -34,6 +34,7 @@ from .services.geoip import country_lookup
 from .services.visit_handover import END, decode, make_channel
 from .services.visit_stream import StreamConsumer
 from .services.visits import RawVisit, VisitsNotWritten, VisitWriter
+from .services.webhooks import VisitedEvents
 
 logger = logging.getLogger("shortener.visit_writer")
 
@@ -202,6 +203,7 @@ def _build(app) -> Writer:
         anonymize_ips=settings.anonymize_ips,
         country_of=country_lookup(settings.geoip_db),
     )
+    writer.on_written = VisitedEvents()  # link.visited webhooks; one cheap check per batch
     return Writer(writer, flush_interval=settings.visit_flush_interval)
 
 

@@ -12,7 +12,15 @@ from shortener.services.actors import OPERATOR
 BASE = "http://localhost"
 TOKENS = "/api/v1.0/tokens"
 LINKS = "/api/v1.0/links"
-ALL_SCOPES = ["links:read", "links:write", "stats:read", "users:admin"]
+ALL_SCOPES = [
+    "links:read",
+    "links:write",
+    "stats:read",
+    "webhooks:read",
+    "webhooks:write",
+    "users:admin",
+]
+WEBHOOK = {"url": "https://example.com/hook", "events": ["link.created"]}
 # Every field of the link representation, kept in one place.
 LINK_FIELDS = REPRESENTATION_FIELDS
 NEW_USER = {"username": "carol", "password": PASSWORD}
@@ -35,6 +43,13 @@ ROUTES = [
     ("POST", "/api/v1.0/users", NEW_USER, "users:admin", 201),
     ("PATCH", "/api/v1.0/users/alice", {"password": "another good password"}, "users:admin", 200),
     ("DELETE", "/api/v1.0/users/alice", None, "users:admin", 204),
+    ("GET", "/api/v1.0/webhooks", None, "webhooks:read", 200),
+    ("POST", "/api/v1.0/webhooks", WEBHOOK, "webhooks:write", 201),
+    # No webhook 1: 404 shows the scope let the request through.
+    ("GET", "/api/v1.0/webhooks/1", None, "webhooks:read", 404),
+    ("PATCH", "/api/v1.0/webhooks/1", {"active": False}, "webhooks:write", 404),
+    ("DELETE", "/api/v1.0/webhooks/1", None, "webhooks:write", 404),
+    ("GET", "/api/v1.0/webhooks/1/deliveries", None, "webhooks:read", 404),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, *_ in ROUTES]
 
@@ -272,7 +287,7 @@ def test_a_token_cannot_grant_scopes_it_lacks(client, admin, own, asked, missing
         (["links:read", "stats:read"], ["links:read"]),
         (["links:read", "stats:read"], ["stats:read", "links:read"]),
         (ALL_SCOPES, ["users:admin", "links:write"]),
-        (["links:read", "links:write", "stats:read"], None),
+        (["links:read", "links:write", "stats:read", "webhooks:read", "webhooks:write"], None),
     ],
 )
 def test_a_token_can_grant_a_subset_of_its_scopes(client, admin, own, asked):
@@ -303,6 +318,7 @@ def test_the_scope_table_covers_every_api_route(app):
     """A route added later must come with its scope, here and in its Resource."""
     covered = {(method, path.replace("docs", "<string:slug>")) for method, path, *_ in ROUTES}
     covered = {(m, p.replace("users/alice", "users/<string:username>")) for m, p in covered}
+    covered = {(m, p.replace("webhooks/1", "webhooks/<string:webhook_id>")) for m, p in covered}
     any_credential = {("GET", "/api/v1.0/tokens"), ("POST", "/api/v1.0/tokens")}
     any_credential |= {(m, "/api/v1.0/tokens/<string:token_id>") for m in ("GET", "DELETE")}
     any_credential.add(("GET", "/api/v1.0/users/<string:username>"))

@@ -31,7 +31,7 @@ REPRESENTATION = {
     "expires_at",
     "last_used_at",
 }
-DEFAULT_SCOPES = ["links:read", "links:write", "stats:read"]
+DEFAULT_SCOPES = ["links:read", "links:write", "stats:read", "webhooks:read", "webhooks:write"]
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
 SECRET = re.compile(r"shr_[A-Za-z0-9_-]{43}\Z")
 

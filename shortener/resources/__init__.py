@@ -14,6 +14,7 @@ from .rules import LinkRules
 from .tokens import TokenCollection, TokenItem
 from .users import UserCollection, UserItem
 from .visits import AllStats, LinkStats, LinkVisits
+from .webhooks import WebhookCollection, WebhookDeliveries, WebhookItem
 
 API_PREFIX = "/api/v1.0"
 
@@ -43,4 +44,9 @@ def init_app(app: Flask) -> None:
     api.add_resource(AllStats, "/stats", endpoint="stats")
     api.add_resource(TokenCollection, "/tokens", endpoint="tokens")
     api.add_resource(TokenItem, "/tokens/<string:token_id>", endpoint="token")
+    api.add_resource(WebhookCollection, "/webhooks", endpoint="webhooks")
+    api.add_resource(WebhookItem, "/webhooks/<string:webhook_id>", endpoint="webhook")
+    api.add_resource(
+        WebhookDeliveries, "/webhooks/<string:webhook_id>/deliveries", endpoint="webhook_deliveries"
+    )
     api.add_resource(OpenApiDocument, "/openapi.json", endpoint="openapi")

@@ -9,7 +9,7 @@ from .geoip import country_lookup
 from .idempotency import IdempotencyService
 from .link_cache import LinkChanges
 from .link_events import LinkEvents
-from .links import LinkService
+from .links import EVENT_FIELDS, LinkService
 from .passwords import PasswordHasher
 from .stats import VisitService
 from .tokens import TokenService
@@ -17,6 +17,7 @@ from .users import UserService
 from .visit_handover import HandOverRecorder, inherited
 from .visit_stream import StreamProducer
 from .visits import Recorder, VisitRecorder
+from .webhooks import VisitedEvents, WebhookService
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Services:
     idempotency: IdempotencyService
     # Subscribers to every change of a link, called inside its transaction (link_events.py).
     link_events: LinkEvents
+    # Owners' webhooks; their outbox is filled by link events and the visit writer.
+    webhooks: WebhookService
 
     def close(self) -> None:
         """Writes buffered visits, then releases database connections."""
@@ -53,12 +56,17 @@ def build_services(
     redis_url: str | None = None,
     visit_stream: str = "shortener:visits",
     geoip_db: str | None = None,
+    webhook_allow_private: bool = False,
 ) -> Services:
     link_changes = LinkChanges(database, link_changes_file)
     country_of = country_lookup(geoip_db)  # None without a GeoIP database
     hasher = PasswordHasher(password_hash_method)  # user passwords and links' alike
     link_events = LinkEvents()
-    return Services(
+    webhooks = WebhookService(
+        database, allow_private=webhook_allow_private, link_fields=EVENT_FIELDS
+    )
+    link_events.subscribe(webhooks.on_link_events)
+    services = Services(
         database=database,
         links=LinkService(
             database,
@@ -85,7 +93,11 @@ def build_services(
         ),
         idempotency=IdempotencyService(database),
         link_events=link_events,
+        webhooks=webhooks,
     )
+    if isinstance(services.recorder, VisitRecorder):  # this process writes its visits
+        services.recorder.writer.on_written = VisitedEvents()
+    return services
 
 
 def _recorder(

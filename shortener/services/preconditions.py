@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ..storage.records import LinkRecord, UserRecord
 from ..storage.token_queries import TokenRecord
+from ..storage.webhook_queries import WebhookRecord
 from .errors import PreconditionFailed, PreconditionRequired
 
 
@@ -39,7 +40,7 @@ class EntityTag:
         return f'"{self.opaque}"'
 
 
-def entity_tag(record: LinkRecord | UserRecord | TokenRecord) -> EntityTag:
+def entity_tag(record: LinkRecord | UserRecord | TokenRecord | WebhookRecord) -> EntityTag:
     if isinstance(record, LinkRecord):
         if record.limited:  # its status and cap move without a change of the link
             usage = f"{record.visit_count}.{record.cap_used}.{record.status}"
@@ -52,6 +53,8 @@ def entity_tag(record: LinkRecord | UserRecord | TokenRecord) -> EntityTag:
         expires = record.expires_at.isoformat() if record.expires_at else ""
         usage = hashlib.sha256(f"{used}|{expires}".encode()).hexdigest()[:12]
         return EntityTag(str(record.id), usage)
+    if isinstance(record, WebhookRecord):  # failures are the sender's bookkeeping
+        return EntityTag(f"{record.id}.{record.version}", str(record.consecutive_failures))
     raise TypeError(f"no entity tag for {type(record).__name__}")
 
 

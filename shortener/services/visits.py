@@ -22,9 +22,12 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
+
+from sqlalchemy import Connection
 
 from ..metrics import VISITS_DROPPED, VISITS_QUEUED_SOON, VISITS_WRITTEN, WRITER_LAG
 from ..storage import Database, DatabaseUnavailable
@@ -97,6 +100,8 @@ class VisitWriter:
         # Address -> ISO country (services/geoip.py), or None without a GeoIP database.
         self.country_of = country_of
         self._ids = VisitIds()
+        # Called with each batch inside its transaction (webhooks' link.visited messages).
+        self.on_written: Callable[[Connection, list[NewVisit]], None] | None = None
 
     def write(self, batch: list[RawVisit]) -> int:
         """Writes the batch; returns how many visits were new.
@@ -143,6 +148,8 @@ class VisitWriter:
             written = queries.record(
                 connection, described, not_before_creation=self.database.is_sqlite
             )
+            if self.on_written is not None:
+                self.on_written(connection, described)
         VISITS_WRITTEN.inc(written)
         if batch:
             oldest = min(visit.visited_at for visit in batch)

@@ -1,0 +1,290 @@
+"""The webhook sender: delivers the outbox (``webhook_messages``) outside any request.
+
+Under ``shortener serve`` it is a process of its own beside the workers, started, restarted
+and stopped by gunicorn's master (``SenderSupervisor``, from shortener/gunicorn_config.py),
+like the visit writer: a slow or dead receiver never holds a worker, a redirect or an API
+answer. Every ``SHORTENER_WEBHOOK_POLL_INTERVAL`` seconds it takes the messages whose time
+has come, claims each (so senders on several hosts never send one message at once) and
+POSTs it, signed per the Standard Webhooks specification (``webhook-id``,
+``webhook-timestamp``, ``webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>``).
+
+A 2xx answer delivers a message. Anything else (another status, a redirect, a timeout, a
+refused address) is retried with exponential backoff (5 s, 10 s, 20 s ... at most an hour
+apart) until it is 24 hours old; 410 Gone disables the webhook at once, as the specification
+advises, and so do 20 failures in a row. The target's host is resolved and every address
+checked before each attempt: a private, loopback or link-local one is refused unless
+``SHORTENER_WEBHOOK_ALLOW_PRIVATE`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import requests
+from standardwebhooks.webhooks import Webhook
+
+from .services.actors import utcnow
+from .services.webhooks import DISABLE_AFTER_FAILURES, refused_address
+from .storage import Database, DatabaseUnavailable
+from .storage import webhook_queries as queries
+from .storage.webhook_queries import DueMessage
+
+logger = logging.getLogger("shortener.webhook_sender")
+
+FIRST_RETRY_SECONDS = 5.0
+MAX_RETRY_SECONDS = 3600.0
+GIVE_UP_AFTER = timedelta(hours=24)
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+BATCH = 100
+SENDING_THREADS = 8
+# A claimed message is due again after this long if its sender dies while sending it.
+CLAIM = timedelta(seconds=CONNECT_TIMEOUT + READ_TIMEOUT + 30)
+USER_AGENT = "shortener-webhooks/1"
+STOP_SECONDS = 20.0
+RESTART_SECONDS = 1.0
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before the next attempt, after ``attempts`` failed ones (1, 2, ...)."""
+    return min(FIRST_RETRY_SECONDS * 2 ** (attempts - 1), MAX_RETRY_SECONDS)
+
+
+class AddressRefused(Exception):
+    """The target's host resolves to an address webhooks may not reach."""
+
+
+class Sender:
+    """Takes due messages from the outbox and delivers them; ``clock`` is injectable."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        allow_private: bool = False,
+        clock: Callable[[], datetime] = utcnow,
+        threads: int = SENDING_THREADS,
+    ) -> None:
+        self.database = database
+        self.allow_private = allow_private
+        self.clock = clock
+        self.threads = threads
+        self.session = requests.Session()
+        self.session.trust_env = False  # no proxy from the environment: the address is ours
+
+    def run_once(self) -> int:
+        """Sends what is due now; returns how many messages it attempted."""
+        now = self.clock()
+        with self.database.read() as connection:
+            due = queries.due_messages(connection, now, BATCH)
+        claimed = []
+        for message in due:
+            with self.database.write() as connection:
+                if not message.active:
+                    queries.drop_message(connection, message.id)
+                elif queries.claim(connection, message, now + CLAIM):
+                    claimed.append(message)
+        if self.threads <= 1 or len(claimed) <= 1:
+            for message in claimed:
+                self.deliver(message)
+        else:
+            with ThreadPoolExecutor(min(self.threads, len(claimed))) as pool:
+                list(pool.map(self.deliver, claimed))
+        return len(claimed)
+
+    def deliver(self, message: DueMessage) -> None:
+        """One attempt, recorded with its outcome."""
+        attempted_at = self.clock()
+        started = time.monotonic()
+        status_code, error = None, None
+        try:
+            self._check_address(message.url)
+            response = self.session.post(
+                message.url,
+                data=message.payload.encode(),
+                headers=self.headers(message, attempted_at),
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                allow_redirects=False,
+                stream=True,  # the body is never read
+            )
+            response.close()
+            status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"The receiver answered {status_code}."
+        except AddressRefused as refused:
+            error = str(refused)
+        except requests.RequestException as failure:
+            error = f"{type(failure).__name__}: {failure}"
+        response_ms = round((time.monotonic() - started) * 1000)
+        succeeded = error is None
+        attempts = message.attempts + 1
+        next_attempt_at = None
+        if not succeeded and status_code != 410:
+            retry_at = self.clock() + timedelta(seconds=retry_delay(attempts))
+            if retry_at < message.created_at + GIVE_UP_AFTER:
+                next_attempt_at = retry_at
+        try:
+            with self.database.write() as connection:
+                queries.record_attempt(
+                    connection,
+                    message,
+                    attempted_at=attempted_at,
+                    succeeded=succeeded,
+                    status_code=status_code,
+                    response_ms=response_ms,
+                    error=error,
+                    next_attempt_at=next_attempt_at,
+                )
+                if status_code == 410:
+                    queries.disable(connection, message.webhook_id, self.clock())
+                    logger.warning("webhook %d answered 410 Gone: disabled", message.webhook_id)
+                elif queries.note_result(
+                    connection,
+                    message.webhook_id,
+                    succeeded=succeeded,
+                    disable_at=DISABLE_AFTER_FAILURES,
+                    now=self.clock(),
+                ):
+                    logger.warning(
+                        "webhook %d failed %d times in a row: disabled",
+                        message.webhook_id,
+                        DISABLE_AFTER_FAILURES,
+                    )
+        except DatabaseUnavailable as failure:
+            # The claim runs out and the message is sent again: at least once.
+            logger.warning("could not record a delivery of %s (%s)", message.uid, failure)
+
+    @staticmethod
+    def headers(message: DueMessage, at: datetime) -> dict[str, str]:
+        signature = Webhook(message.secret).sign(message.uid, at, message.payload)
+        return {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "webhook-id": message.uid,
+            "webhook-timestamp": str(int(at.timestamp())),
+            "webhook-signature": signature,
+        }
+
+    def _check_address(self, url: str) -> None:
+        """Every address the host resolves to, checked at send time (a name may point
+        anywhere by now)."""
+        if self.allow_private:
+            return
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            found = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError) as failure:
+            raise AddressRefused(f"Cannot resolve {parts.hostname}: {failure}") from None
+        for *_, address in found:
+            if refused_address(address[0]):
+                raise AddressRefused(
+                    f"{parts.hostname} resolves to {address[0]}, a private, loopback or "
+                    "link-local address; set SHORTENER_WEBHOOK_ALLOW_PRIVATE to allow it."
+                )
+
+    def serve(self, stop: threading.Event, poll_interval: float) -> None:
+        """Sends until ``stop`` is set; a database that is unavailable is waited for."""
+        while not stop.is_set():
+            try:
+                sent = self.run_once()
+            except DatabaseUnavailable as failure:
+                logger.warning("cannot read the webhook outbox (%s); retrying", failure)
+                sent = 0
+            except Exception:  # noqa: BLE001 - the sender must outlive one bad round
+                logger.exception("a round of webhook deliveries failed")
+                sent = 0
+            if sent < BATCH:
+                stop.wait(poll_interval)
+        self.session.close()
+
+
+# -- the process ------------------------------------------------------------------------
+def _build(app) -> tuple[Sender, float]:
+    services, settings = app.extensions["shortener"], app.extensions["shortener.settings"]
+    sender = Sender(services.database, allow_private=settings.webhook_allow_private)
+    return sender, settings.webhook_poll_interval
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The webhook sender of shortener serve.")
+    parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="[%(asctime)s] [%(process)d] [webhook-sender] [%(levelname)s] %(message)s",
+        stream=sys.stderr,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    from . import create_app
+
+    sender, poll_interval = _build(create_app())
+    logger.info("started (pid %d)", __import__("os").getpid())
+    sender.serve(stop, poll_interval)
+    logger.info("stopped")
+
+
+class SenderSupervisor:
+    """In gunicorn's master: starts the sender, restarts it when it dies, stops it (SIGTERM:
+    the attempt in hand is finished and recorded; the outbox keeps everything else)."""
+
+    def __init__(self, log: logging.Logger | None = None) -> None:
+        self.log = log or logger
+        self.process: subprocess.Popen | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._spawn()
+        threading.Thread(target=self._watch, name="webhook-sender-watch", daemon=True).start()
+
+    def _spawn(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "shortener.webhook_sender"])
+        self.log.info("webhook sender started (pid %d)", self.process.pid)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            with self._lock:
+                if self._stop.is_set() or self.process.poll() is None:
+                    continue
+                self.log.error(
+                    "webhook sender (pid %d) exited (%s); restarting",
+                    self.process.pid,
+                    self.process.returncode,
+                )
+            if self._stop.wait(RESTART_SECONDS):
+                return
+            with self._lock:
+                if not self._stop.is_set():
+                    self._spawn()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop.set()
+            process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(STOP_SECONDS)
+            self.log.info("webhook sender stopped")
+        except subprocess.TimeoutExpired:
+            self.log.error("webhook sender did not stop in %.0f s; killing it", STOP_SECONDS)
+            process.kill()
+            process.wait()
+
+
+if __name__ == "__main__":
+    main()
