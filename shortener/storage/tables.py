@@ -244,9 +244,7 @@ webhook_messages = Table(
     "webhook_messages",
     metadata,
     Column("id", Identifier, primary_key=True, autoincrement=True),
-    Column(
-        "webhook_id", Identifier, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("webhook_id", Identifier, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
     Column("uid", String(40), nullable=False, unique=True),  # the webhook-id header
     Column("event", String(32), nullable=False),
     Column("payload", Text, nullable=False),  # the body, byte for byte as signed and sent
@@ -264,9 +262,7 @@ webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
     Column("id", Identifier, primary_key=True, autoincrement=True),
-    Column(
-        "webhook_id", Identifier, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("webhook_id", Identifier, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
     Column(
         "message_id",
         Identifier,
