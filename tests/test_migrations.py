@@ -26,6 +26,8 @@ APP_TABLES = {
     "webhooks",
     "webhook_messages",
     "webhook_deliveries",
+    "tags",
+    "link_tags",
 }
 
 
@@ -254,7 +256,7 @@ def test_upgrade_from_0003_keeps_every_row_id_and_index(database):
     # NULL for every existing row; 0008 the lifetime columns to links (none set, cap_used 0);
     # 0009 crawlable, false; 0010 forward_query false, the UTM fields and password_hash NULL;
     # 0011 rules and variants NULL, and the visits' target_used, rule, variant, country NULL;
-    # 0012 imported_visits 0.
+    # 0012 imported_visits 0; 0014 sort_title, the title or ''.
     added = {
         "users": (1,),
         "links": (1, None, None, None, 0, None, None, False, False)
@@ -263,8 +265,12 @@ def test_upgrade_from_0003_keeps_every_row_id_and_index(database):
         + (0,),
         "visits": (None,) + (None,) * 4,
     }
+    sort_title = {"links": lambda row: (row[3] or "",)}
     assert rows_of(database) == {
-        table: [row + added.get(table, ()) for row in rows] for table, rows in before.items()
+        table: [
+            row + added.get(table, ()) + sort_title.get(table, lambda row: ())(row) for row in rows
+        ]
+        for table, rows in before.items()
     }
     with database.engine.connect() as connection:
         inspector = inspect(connection)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 
@@ -116,6 +117,19 @@ links = Table(
     # Purging expired and exhausted links.
     Index(None, "valid_until"),
     Index(None, "exhausted_at"),
+    # The title sort's key: the title, '' for none (NULLs sort differently on each database);
+    # written with the title by storage/link_queries.py (migration 0014).
+    Column("sort_title", String(255), nullable=False, default="", server_default=text("''")),
+    # Finding links (migration 0014, storage/link_filters.py): a keyset index per sort of
+    # GET /links, per owner and across owners, each ending in id; exact targets.
+    Index(None, "owner_id", "created_at", "id"),
+    Index(None, "created_at", "id"),
+    Index(None, "owner_id", "visit_count", "id"),
+    Index(None, "visit_count", "id"),
+    Index(None, "owner_id", "slug"),
+    Index(None, "owner_id", "sort_title", "id"),
+    Index(None, "sort_title", "id"),
+    Index("ix_links_target", "target", postgresql_using="hash"),
     sqlite_autoincrement=True,
 )
 # Only the crawlable links' slugs, in order: GET /robots.txt reads nothing else. Queries use the
@@ -278,4 +292,30 @@ webhook_deliveries = Table(
     Index(None, "webhook_id", "id"),
     Index(None, "message_id"),
     sqlite_autoincrement=True,
+)
+
+# Tags (migration 0014, storage/tag_queries.py): each owner's, ``name`` as first given, ``key``
+# its case-folded form (one tag per owner and key); ``link_tags`` keeps each link's in order.
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", Identifier, primary_key=True, autoincrement=True),
+    Column("owner_id", Identifier, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("owner_id", "key"),
+    # Tag filters across owners (an admin's GET /links?tag=).
+    Index(None, "key"),
+    sqlite_autoincrement=True,
+)
+
+link_tags = Table(
+    "link_tags",
+    metadata,
+    Column("link_id", Identifier, ForeignKey("links.id", ondelete="CASCADE"), nullable=False),
+    Column("tag_id", Identifier, ForeignKey("tags.id", ondelete="CASCADE"), nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    PrimaryKeyConstraint("link_id", "tag_id"),
+    Index(None, "tag_id", "link_id"),
 )
