@@ -26,6 +26,7 @@ APP_TABLES = {
     "webhooks",
     "webhook_messages",
     "webhook_deliveries",
+    "link_revisions",
     "tags",
     "link_tags",
 }

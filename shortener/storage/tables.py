@@ -319,3 +319,26 @@ link_tags = Table(
     PrimaryKeyConstraint("link_id", "tag_id"),
     Index(None, "tag_id", "link_id"),
 )
+
+# One revision per change of a link, written in the change's transaction (migration 0015,
+# services/history.py). No foreign keys: revisions outlive their link (admins read them by
+# slug) and its owner. ``by_id`` NULL: the command line's operator.
+link_revisions = Table(
+    "link_revisions",
+    metadata,
+    Column("id", Identifier, primary_key=True, autoincrement=True),
+    Column("link_id", Identifier, nullable=False),
+    Column("slug", String(64), nullable=False),
+    Column("owner_id", Identifier, nullable=False),
+    Column("event", String(16), nullable=False),  # created | updated | deleted
+    Column("at", UTCDateTime, nullable=False),
+    Column("by_id", Identifier, nullable=True),
+    Column("by_username", String(64), nullable=True),
+    Column("via", String(16), nullable=False),  # password | token | cli
+    Column("token_id", Identifier, nullable=True),
+    Column("changes", Text, nullable=False),  # JSON: {field: [old, new]}
+    # One link's history, newest first; a slug's across its links (admins).
+    Index(None, "link_id", "id"),
+    Index(None, "slug", "id"),
+    sqlite_autoincrement=True,
+)
