@@ -97,6 +97,9 @@ SUITE_LIMITS = {
     "SHORTENER_API_RATE_LIMIT": "1000000/minute",
     "SHORTENER_AUTH_FAIL_LIMIT": "1000000/minute",
     "SHORTENER_NOT_FOUND_LIMIT": "1000000/minute",
+    # Webhook receivers of the tests listen on 127.0.0.1.
+    "SHORTENER_WEBHOOK_ALLOW_PRIVATE": "true",
+    "SHORTENER_WEBHOOK_POLL_INTERVAL": "0.2",
 }
 
 

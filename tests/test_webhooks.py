@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import make_app
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
-from support import assert_problem
+from support import WebhookReceiver, assert_problem
 
 from shortener.storage.tables import webhook_messages, webhooks
 from shortener.webhook_sender import Sender, retry_delay
@@ -36,42 +33,6 @@ REPRESENTATION = {
 ALL_EVENTS = ["link.created", "link.updated", "link.deleted", "link.visited"]
 
 
-class Receiver:
-    """An HTTP receiver on 127.0.0.1 (a free port) that records what it is sent and answers
-    with ``status`` (a list: one status per request, the last one repeated)."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.statuses = [204]
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.received.append((dict(self.headers.items()), body))
-                status = (
-                    receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
-                )
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def events(self) -> list[dict]:
-        return [json.loads(body) for _, body in self.received]
-
-
 class Clock:
     """The sender's clock: the real time until a test sets ``now``."""
 
@@ -84,7 +45,7 @@ class Clock:
 
 @pytest.fixture
 def receiver():
-    receiver = Receiver()
+    receiver = WebhookReceiver()
     yield receiver
     receiver.close()
 
