@@ -20,6 +20,7 @@ def test_root_is_public_and_names_every_collection(client):
         "users": "http://localhost/api/v1.0/users",
         "stats": "http://localhost/api/v1.0/stats",
         "tokens": "http://localhost/api/v1.0/tokens",
+        "webhooks": "http://localhost/api/v1.0/webhooks",
         "openapi": "http://localhost/api/v1.0/openapi.json",
         "docs": "http://localhost/api/v1.0/docs",
         "link": "http://localhost/api/v1.0/links/{slug}",

@@ -33,6 +33,7 @@ class Root(Resource):
             "users": url_for("users", _external=True),
             "stats": url_for("stats", _external=True),
             "tokens": url_for("tokens", _external=True),
+            "webhooks": url_for("webhooks", _external=True),
             "openapi": url_for("openapi", _external=True),
             "docs": url_for("docs.page", _external=True),
             "link": _template("link", "slug"),

@@ -21,6 +21,7 @@ class RootSchema(Schema):
     users = _uri("Every user (admins).", required=True)
     stats = _uri("Visits of every link (admins).", required=True)
     tokens = _uri("Your API tokens.", required=True)
+    webhooks = _uri("Your webhooks (admins: everyone's).", required=True)
     openapi = _uri("The OpenAPI 3.1 document of this API.", required=True)
     docs = _uri("The interactive documentation (Swagger UI).", required=True)
     link = _template("RFC 6570 template of a link's URI: fill in {slug}.")
