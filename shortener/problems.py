@@ -77,6 +77,7 @@ def render_error(error: Exception) -> Response:
             problem=error.problem,
             errors=error.errors,
             headers=error.headers,
+            extensions=error.extensions,
         )
     if isinstance(error, HTTPException) and error.code is not None:
         headers = {name: value for name, value in error.get_headers() if name in _KEPT_HEADERS}
@@ -96,24 +97,46 @@ def problem_response(
     problem: str = "about:blank",
     errors: Mapping[str, object] | None = None,
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, object] | None = None,
 ) -> Response:
+    body = _problem(status, title, detail, problem, errors, extensions)
+    if _wants_html():
+        return _html_response(status, str(body["title"]), detail, headers)
+    response = Response(json.dumps(body) + "\n", status=status, mimetype=PROBLEM_JSON)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def problem_of(error: ShortenerError) -> dict[str, object]:
+    """The problem+json object of ``error``, as a member of another answer (a batch item's)."""
+    return _problem(
+        error.status, error.title, error.detail, error.problem, error.errors, error.extensions
+    )
+
+
+def _problem(
+    status: int,
+    title: str | None,
+    detail: str | None,
+    problem: str,
+    errors: Mapping[str, object] | None,
+    extensions: Mapping[str, object] | None,
+) -> dict[str, object]:
     title = title or HTTPStatus(status).phrase
     if problem == "about:blank":
         type_uri = "about:blank"
         title = HTTPStatus(status).phrase  # RFC 9457: with about:blank, the status phrase
     else:
         type_uri = url_for("problems.describe", name=problem, _external=True)
-    if _wants_html():
-        return _html_response(status, title, detail, headers)
     body: dict[str, object] = {"type": type_uri, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     if errors:
         body["errors"] = errors
-    response = Response(json.dumps(body) + "\n", status=status, mimetype=PROBLEM_JSON)
-    if headers:
-        response.headers.update(headers)
-    return response
+    if extensions:
+        body.update(extensions)
+    return body
 
 
 def is_api_path(path: str) -> bool:

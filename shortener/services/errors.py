@@ -21,11 +21,15 @@ class ShortenerError(Exception):
         *,
         errors: Mapping[str, list[str]] | None = None,
         headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = dict(errors) if errors else None
         self.headers = dict(headers) if headers else {}
+        # Members of the problem beyond the standard ones (RFC 9457 extensions): a refused
+        # batch's "results".
+        self.extensions = dict(extensions) if extensions else {}
 
 
 class InvalidInput(ShortenerError):
@@ -130,6 +134,30 @@ class InvalidIdempotencyKey(ShortenerError):
     problem = "invalid-idempotency-key"
 
 
+class BatchRefused(ShortenerError):
+    """An atomic batch with a failing item: nothing was stored (services/batches.py).
+    ``results`` holds the failing items, rendered into the problem by the HTTP layer."""
+
+    results: list[object] = []  # each refusal sets its own
+
+
+class BatchInvalid(BatchRefused):
+    """An atomic batch with an invalid item."""
+
+    status = 422
+    title = "Invalid batch item"
+    problem = "batch-invalid"
+
+
+class BatchFailed(BatchRefused):
+    """An atomic batch with an item that could not be applied (a slug taken, a link not
+    found): nothing was stored."""
+
+    status = 409
+    title = "Batch not applied"
+    problem = "batch-failed"
+
+
 class IdempotencyKeyInUse(ShortenerError):
     status = 409
     title = "Idempotency-Key in use"
@@ -172,5 +200,7 @@ PROBLEM_TYPES: dict[str, type[ShortenerError]] = {
         IdempotencyKeyInUse,
         IdempotencyKeyReused,
         IdempotencyReplayUnavailable,
+        BatchInvalid,
+        BatchFailed,
     )
 }

@@ -333,6 +333,17 @@ def translated_errors() -> Iterator[None]:
         raise
 
 
+@contextmanager
+def savepoint(connection: Connection) -> Iterator[None]:
+    """A part of a write transaction that fails alone (SAVEPOINT): its writes are undone on
+    any exception and the transaction goes on; a unique key's refusal is ``DuplicateKey``."""
+    try:
+        with connection.begin_nested():
+            yield
+    except IntegrityError as error:
+        raise DuplicateKey(str(error.orig)) from error
+
+
 def cannot_serve(error: BaseException | None) -> bool:
     """Whether a driver error says the database cannot serve now (503), not that a statement
     is wrong (a bug, 500): a file that is not a database, a read-only database (a standby
