@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": 0,
     "PASSWORD_HASH_METHOD": "scrypt",
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    # The body of a batch (POST, PATCH, DELETE /api/v1.0/links/batch): 1,000 links with
+    # targets of the longest length (SHORTENER_MAX_TARGET_LENGTH, 4,096) fit.
+    "BATCH_MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     "ANONYMIZE_IPS": True,
     "VISIT_FLUSH_INTERVAL": 0.25,
     "VISIT_BUFFER": 10_000,
@@ -97,6 +100,9 @@ class Settings:
     tracking_disabled_for: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     # Requests with "DNT: 1" or "Sec-GPC: 1" are redirected without recording a visit.
     honor_do_not_track: bool
+    # The largest body a batch of links may have (413 past it; other requests:
+    # MAX_CONTENT_LENGTH).
+    batch_max_content_length: int = DEFAULTS["BATCH_MAX_CONTENT_LENGTH"]
     # A MaxMind-format country or city database (GeoLite2-Country, -City): country rules and
     # the visits' country. None: country rules are refused, visits have no country.
     geoip_db: str | None = None
@@ -148,6 +154,9 @@ class Settings:
             tracking_disabled_for=_networks(config, "TRACKING_DISABLED_FOR"),
             honor_do_not_track=_boolean(config, "HONOR_DO_NOT_TRACK"),
             geoip_db=_geoip_db(config, "GEOIP_DB"),
+            batch_max_content_length=_integer(
+                config, "BATCH_MAX_CONTENT_LENGTH", 64 * 1024, 256 * 1024 * 1024
+            ),
             webhook_allow_private=_boolean(config, "WEBHOOK_ALLOW_PRIVATE"),
             webhook_poll_interval=_seconds(config, "WEBHOOK_POLL_INTERVAL", 0.05, 60.0),
         )
