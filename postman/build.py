@@ -237,6 +237,7 @@ SCENARIO = (
         body={"title": "Changed by Postman"},
         headers={"If-Match": "{{linkEtag}}"},
     ),
+    Step("Read the link's history", "GET", "{{historyUri}}", "05-link-history"),
     Step("Find the link in the links collection", "GET", "{{linksUri}}", "06-list-links"),
     Step("Read the link's visits", "GET", "{{visitsUri}}", "07-visits"),
     Step("Read the link's stats", "GET", "{{statsUri}}", "08-stats"),
@@ -275,6 +276,7 @@ SCENARIO_VARIABLES = (
     ("target", "The created link's `target`."),
     ("visitsUri", "The created link's `visits`."),
     ("statsUri", "The created link's `stats`."),
+    ("historyUri", "The created link's `history`."),
     ("missingLinkUri", "The `link` template filled with a slug nobody has."),
 )
 

@@ -29,6 +29,7 @@ REPRESENTATION_FIELDS = {
     "visits",
     "stats",
     "qr",
+    "history",
     "crawlable",
     "created_at",
     "updated_at",

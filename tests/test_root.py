@@ -19,6 +19,7 @@ def test_root_is_public_and_names_every_collection(client):
         "links": "http://localhost/api/v1.0/links",
         "users": "http://localhost/api/v1.0/users",
         "stats": "http://localhost/api/v1.0/stats",
+        "history": "http://localhost/api/v1.0/history",
         "tokens": "http://localhost/api/v1.0/tokens",
         "webhooks": "http://localhost/api/v1.0/webhooks",
         "openapi": "http://localhost/api/v1.0/openapi.json",

@@ -38,6 +38,8 @@ ROUTES = [
     ("GET", "/api/v1.0/links/docs/qr", None, "links:read", 200),
     ("GET", "/api/v1.0/links/docs/rules", None, "links:read", 200),
     ("PUT", "/api/v1.0/links/docs/rules", {"rules": []}, "links:write", 200),
+    ("GET", "/api/v1.0/links/docs/history", None, "links:read", 200),
+    ("GET", "/api/v1.0/history", None, "users:admin", 200),
     ("GET", "/api/v1.0/stats", None, "stats:read", 200),
     ("GET", "/api/v1.0/users", None, "users:admin", 200),
     ("POST", "/api/v1.0/users", NEW_USER, "users:admin", 201),

@@ -10,3 +10,4 @@ pm.test("a new ETag", () => {
     pm.expect(pm.response.headers.get("ETag")).to.not.equal(pm.collectionVariables.get("linkEtag"));
 });
 pm.collectionVariables.set("linkEtag", pm.response.headers.get("ETag"));
+pm.collectionVariables.set("historyUri", pm.response.json().history);

@@ -6,6 +6,7 @@ from flask import Flask
 from flask_restful import Api
 
 from ..problems import render_error
+from .history import AllHistory, LinkHistory
 from .links import LinkCollection, LinkItem
 from .openapi import OpenApiDocument
 from .qr import LinkQrCode
@@ -41,7 +42,9 @@ def init_app(app: Flask) -> None:
     api.add_resource(LinkStats, "/links/<string:slug>/stats", endpoint="link_stats")
     api.add_resource(LinkQrCode, "/links/<string:slug>/qr", endpoint="link_qr")
     api.add_resource(LinkRules, "/links/<string:slug>/rules", endpoint="link_rules")
+    api.add_resource(LinkHistory, "/links/<string:slug>/history", endpoint="link_history")
     api.add_resource(AllStats, "/stats", endpoint="stats")
+    api.add_resource(AllHistory, "/history", endpoint="history")
     api.add_resource(TokenCollection, "/tokens", endpoint="tokens")
     api.add_resource(TokenItem, "/tokens/<string:token_id>", endpoint="token")
     api.add_resource(WebhookCollection, "/webhooks", endpoint="webhooks")

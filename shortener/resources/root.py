@@ -32,6 +32,7 @@ class Root(Resource):
             "links": url_for("links", _external=True),
             "users": url_for("users", _external=True),
             "stats": url_for("stats", _external=True),
+            "history": url_for("history", _external=True),
             "tokens": url_for("tokens", _external=True),
             "webhooks": url_for("webhooks", _external=True),
             "openapi": url_for("openapi", _external=True),

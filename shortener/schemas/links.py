@@ -139,6 +139,7 @@ class LinkSchema(Schema):
     visits = uri_to("link_visits", slug="slug")
     stats = uri_to("link_stats", slug="slug")
     qr = uri_to("link_qr", slug="slug")
+    history = uri_to("link_history", slug="slug")
     created_at = Instant(dump_only=True)
     updated_at = Instant(dump_only=True)
 

@@ -20,6 +20,7 @@ class RootSchema(Schema):
     links = _uri("Your links.", required=True)
     users = _uri("Every user (admins).", required=True)
     stats = _uri("Visits of every link (admins).", required=True)
+    history = _uri("Changes of every link, deleted ones included (admins).", required=True)
     tokens = _uri("Your API tokens.", required=True)
     webhooks = _uri("Your webhooks (admins: everyone's).", required=True)
     openapi = _uri("The OpenAPI 3.1 document of this API.", required=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..storage import Database
 from .geoip import country_lookup
+from .history import HistoryService
 from .idempotency import IdempotencyService
 from .link_cache import LinkChanges
 from .link_events import LinkEvents
@@ -31,6 +32,8 @@ class Services:
     idempotency: IdempotencyService
     # Subscribers to every change of a link, called inside its transaction (link_events.py).
     link_events: LinkEvents
+    # Link revisions, written by a link-events subscriber (history.py).
+    history: HistoryService
     # Owners' webhooks; their outbox is filled by link events and the visit writer.
     webhooks: WebhookService
 
@@ -62,6 +65,8 @@ def build_services(
     country_of = country_lookup(geoip_db)  # None without a GeoIP database
     hasher = PasswordHasher(password_hash_method)  # user passwords and links' alike
     link_events = LinkEvents()
+    history = HistoryService(database)
+    link_events.subscribe(history.on_link_events)
     webhooks = WebhookService(
         database, allow_private=webhook_allow_private, link_fields=EVENT_FIELDS
     )
@@ -79,7 +84,9 @@ def build_services(
             country_of=country_of,
             events=link_events,
         ),
-        users=UserService(database, hasher=hasher, link_changes=link_changes),
+        users=UserService(
+            database, hasher=hasher, link_changes=link_changes, link_events=link_events
+        ),
         tokens=TokenService(database),
         visits=VisitService(database),
         recorder=_recorder(
@@ -93,6 +100,7 @@ def build_services(
         ),
         idempotency=IdempotencyService(database),
         link_events=link_events,
+        history=history,
         webhooks=webhooks,
     )
     if isinstance(services.recorder, VisitRecorder):  # this process writes its visits

@@ -9,6 +9,8 @@ from ..storage.records import UserRecord
 from .actors import utcnow
 from .errors import Forbidden, LastAdmin, NotFound, UsernameTaken, UserOwnsLinks
 from .link_cache import LinkChanges
+from .link_events import LinkEvents, current_acting, deleted
+from .links import EVENT_FIELDS
 from .pagination import Page, decode_cursor, paginate
 from .passwords import CredentialCache, PasswordHasher
 from .preconditions import NO_PRECONDITION, Precondition, entity_tag
@@ -21,11 +23,18 @@ def generate_password() -> str:
 
 class UserService:
     def __init__(
-        self, database: Database, *, hasher: PasswordHasher, link_changes: LinkChanges
+        self,
+        database: Database,
+        *,
+        hasher: PasswordHasher,
+        link_changes: LinkChanges,
+        link_events: LinkEvents | None = None,
     ) -> None:
         self.database = database
         self.hasher = hasher
         self.link_changes = link_changes  # a purge deletes links: the link caches must know
+        # ... and so must the history and webhooks (link_events.py): one event a link.
+        self.link_events = link_events if link_events is not None else LinkEvents()
         self.credentials = CredentialCache()
         self._named = user_queries.UserByName(database)
 
@@ -140,7 +149,12 @@ class UserService:
                         f"'{username}' still owns links; delete them first, "
                         "or repeat the request with ?purge=true to delete them too."
                     )
+                gone = link_queries.links_of_owner(connection, user.id)
                 link_queries.delete_links_of_owner(connection, user.id)
+                acting, now = current_acting(actor), utcnow()
+                self.link_events.publish(
+                    connection, [deleted(link, EVENT_FIELDS, acting, now) for link in gone]
+                )
             if not user_queries.delete_user(
                 connection, user.id, expected_version=user.version if guarded else None
             ):  # raising rolls back the links deleted above

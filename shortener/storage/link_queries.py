@@ -270,6 +270,12 @@ def owner_has_links(connection: Connection, owner_id: int) -> bool:
     return bool(connection.execute(select(exists().where(links.c.owner_id == owner_id))).scalar())
 
 
+def links_of_owner(connection: Connection, owner_id: int) -> list[LinkRecord]:
+    """Every link of the owner, oldest first (a purge of the owner reports each)."""
+    query = _SELECT_LINKS.where(links.c.owner_id == owner_id).order_by(links.c.id)
+    return [LinkRecord(**row._mapping) for row in connection.execute(query)]
+
+
 def delete_links_of_owner(connection: Connection, owner_id: int) -> None:
     connection.execute(delete(links).where(links.c.owner_id == owner_id))
 
