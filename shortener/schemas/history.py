@@ -31,8 +31,8 @@ class RevisionSchema(Schema):
         allow_none=True,
         metadata={
             **URI,
-            "nullable": True,
-            "description": "The user who made it; null for the operator at the command line.",
+            "description": "The user who made it, or for whom the command line made it (an "
+            "import names the links' owner); null for the operator's own changes.",
         },
     )
     via = fields.Function(
