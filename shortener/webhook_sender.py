@@ -11,15 +11,17 @@ POSTs it, signed per the Standard Webhooks specification (``webhook-id``,
 A 2xx answer delivers a message. Anything else (another status, a redirect, a timeout, a
 refused address) is retried with exponential backoff (5 s, 10 s, 20 s ... at most an hour
 apart) until it is 24 hours old; 410 Gone disables the webhook at once, as the specification
-advises, and so do 20 failures in a row. The target's host is resolved and every address
-checked before each attempt: a private, loopback or link-local one is refused unless
-``SHORTENER_WEBHOOK_ALLOW_PRIVATE`` is set.
+advises, and so do 20 failures in a row (the policy: services/webhooks.WebhookOutbox). The
+target's host is resolved and every address checked before each attempt: a private, loopback
+or link-local one is refused unless ``SHORTENER_WEBHOOK_ALLOW_PRIVATE`` is set. Finished
+messages are deleted after 30 days.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -28,37 +30,27 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import requests
 from standardwebhooks.webhooks import Webhook
 
 from .services.actors import utcnow
-from .services.webhooks import DISABLE_AFTER_FAILURES, refused_address
+from .services.webhooks import Attempt, WebhookOutbox, refused_address
 from .storage import Database, DatabaseUnavailable
-from .storage import webhook_queries as queries
 from .storage.webhook_queries import DueMessage
 
 logger = logging.getLogger("shortener.webhook_sender")
 
-FIRST_RETRY_SECONDS = 5.0
-MAX_RETRY_SECONDS = 3600.0
-GIVE_UP_AFTER = timedelta(hours=24)
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
 BATCH = 100
 SENDING_THREADS = 8
-# A claimed message is due again after this long if its sender dies while sending it.
-CLAIM = timedelta(seconds=CONNECT_TIMEOUT + READ_TIMEOUT + 30)
 USER_AGENT = "shortener-webhooks/1"
 STOP_SECONDS = 20.0
 RESTART_SECONDS = 1.0
-
-
-def retry_delay(attempts: int) -> float:
-    """Seconds before the next attempt, after ``attempts`` failed ones (1, 2, ...)."""
-    return min(FIRST_RETRY_SECONDS * 2 ** (attempts - 1), MAX_RETRY_SECONDS)
+PURGE_SECONDS = 3600.0
 
 
 class AddressRefused(Exception):
@@ -66,7 +58,8 @@ class AddressRefused(Exception):
 
 
 class Sender:
-    """Takes due messages from the outbox and delivers them; ``clock`` is injectable."""
+    """Takes due messages from the outbox (services/webhooks.WebhookOutbox, which also keeps
+    the retry policy) and POSTs them; ``clock`` is injectable."""
 
     def __init__(
         self,
@@ -76,7 +69,7 @@ class Sender:
         clock: Callable[[], datetime] = utcnow,
         threads: int = SENDING_THREADS,
     ) -> None:
-        self.database = database
+        self.outbox = WebhookOutbox(database, clock=clock)
         self.allow_private = allow_private
         self.clock = clock
         self.threads = threads
@@ -85,16 +78,7 @@ class Sender:
 
     def run_once(self) -> int:
         """Sends what is due now; returns how many messages it attempted."""
-        now = self.clock()
-        with self.database.read() as connection:
-            due = queries.due_messages(connection, now, BATCH)
-        claimed = []
-        for message in due:
-            with self.database.write() as connection:
-                if not message.active:
-                    queries.drop_message(connection, message.id)
-                elif queries.claim(connection, message, now + CLAIM):
-                    claimed.append(message)
+        claimed = self.outbox.due(BATCH)
         if self.threads <= 1 or len(claimed) <= 1:
             for message in claimed:
                 self.deliver(message)
@@ -127,40 +111,8 @@ class Sender:
         except requests.RequestException as failure:
             error = f"{type(failure).__name__}: {failure}"
         response_ms = round((time.monotonic() - started) * 1000)
-        succeeded = error is None
-        attempts = message.attempts + 1
-        next_attempt_at = None
-        if not succeeded and status_code != 410:
-            retry_at = self.clock() + timedelta(seconds=retry_delay(attempts))
-            if retry_at < message.created_at + GIVE_UP_AFTER:
-                next_attempt_at = retry_at
         try:
-            with self.database.write() as connection:
-                queries.record_attempt(
-                    connection,
-                    message,
-                    attempted_at=attempted_at,
-                    succeeded=succeeded,
-                    status_code=status_code,
-                    response_ms=response_ms,
-                    error=error,
-                    next_attempt_at=next_attempt_at,
-                )
-                if status_code == 410:
-                    queries.disable(connection, message.webhook_id, self.clock())
-                    logger.warning("webhook %d answered 410 Gone: disabled", message.webhook_id)
-                elif queries.note_result(
-                    connection,
-                    message.webhook_id,
-                    succeeded=succeeded,
-                    disable_at=DISABLE_AFTER_FAILURES,
-                    now=self.clock(),
-                ):
-                    logger.warning(
-                        "webhook %d failed %d times in a row: disabled",
-                        message.webhook_id,
-                        DISABLE_AFTER_FAILURES,
-                    )
+            self.outbox.record(message, Attempt(attempted_at, status_code, response_ms, error))
         except DatabaseUnavailable as failure:
             # The claim runs out and the message is sent again: at least once.
             logger.warning("could not record a delivery of %s (%s)", message.uid, failure)
@@ -195,9 +147,15 @@ class Sender:
                 )
 
     def serve(self, stop: threading.Event, poll_interval: float) -> None:
-        """Sends until ``stop`` is set; a database that is unavailable is waited for."""
+        """Sends until ``stop`` is set; a database that is unavailable is waited for. Once
+        an hour, finished messages over 30 days old are deleted."""
+        next_purge = time.monotonic()
         while not stop.is_set():
             try:
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_SECONDS
+                    if purged := self.outbox.purge():
+                        logger.info("deleted %d finished webhook messages", purged)
                 sent = self.run_once()
             except DatabaseUnavailable as failure:
                 logger.warning("cannot read the webhook outbox (%s); retrying", failure)
@@ -231,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     from . import create_app
 
     sender, poll_interval = _build(create_app())
-    logger.info("started (pid %d)", __import__("os").getpid())
+    logger.info("started (pid %d)", os.getpid())
     sender.serve(stop, poll_interval)
     logger.info("stopped")
 

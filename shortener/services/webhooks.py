@@ -16,7 +16,8 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
@@ -26,7 +27,7 @@ from ..storage import Database, DuplicateKey, user_queries
 from ..storage import webhook_queries as queries
 from ..storage.records import UserRecord
 from ..storage.visit_queries import NewVisit
-from ..storage.webhook_queries import DeliveryRecord, WebhookRecord
+from ..storage.webhook_queries import DeliveryRecord, DueMessage, WebhookRecord
 from .actors import utcnow
 from .errors import Forbidden, InvalidInput, NotFound
 from .link_events import LinkEvent, visible_values
@@ -50,6 +51,16 @@ DISABLE_AFTER_FAILURES = 20
 # How often the visit writer looks again whether any webhook wants link.visited.
 VISITED_CHECK_SECONDS = 2.0
 _MAX_ID = 2**63 - 1
+# Delivery: the first retry after 5 s, then twice as long each time up to an hour apart,
+# until the message is a day old.
+FIRST_RETRY_SECONDS = 5.0
+MAX_RETRY_SECONDS = 3600.0
+GIVE_UP_AFTER = timedelta(hours=24)
+# A message being sent is due again after this long if its sender dies meanwhile (longer
+# than a request may take).
+CLAIM = timedelta(seconds=60)
+# Delivered and given-up messages, with their attempts, are kept this long.
+KEEP_FINISHED = timedelta(days=30)
 
 
 def generate_secret() -> str:
@@ -281,6 +292,93 @@ class WebhookService:
         queries.insert_messages(connection, messages)
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one delivery attempt came to."""
+
+    attempted_at: datetime
+    status_code: int | None  # None: no answer (refused, unreachable, timed out)
+    response_ms: int
+    error: str | None  # None: delivered (a 2xx answer)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before the next attempt after ``attempts`` failed ones: 5, 10, 20, ... and at
+    most an hour."""
+    return min(FIRST_RETRY_SECONDS * 2 ** (attempts - 1), MAX_RETRY_SECONDS)
+
+
+class WebhookOutbox:
+    """The sender's side of the outbox: what is due, claiming it, and what came of it. The
+    retry policy lives here; the sender only makes the HTTP requests."""
+
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.database = database
+        self.clock = clock
+
+    def due(self, limit: int) -> list[DueMessage]:
+        """Messages whose time has come, each claimed for ``CLAIM`` (a sender that dies
+        leaves it due again then): senders on several hosts never send one at once. A
+        message of a webhook turned inactive is dropped instead."""
+        now = self.clock()
+        with self.database.read() as connection:
+            due = queries.due_messages(connection, now, limit)
+        claimed = []
+        for message in due:
+            with self.database.write() as connection:
+                if not message.active:
+                    queries.drop_message(connection, message.id)
+                elif queries.claim(connection, message, now + CLAIM):
+                    claimed.append(message)
+        return claimed
+
+    def record(self, message: DueMessage, attempt: Attempt) -> None:
+        """The attempt, and its consequences: delivered; due again after the backoff while the
+        message is under a day old; given up. 410 Gone, or the 20th failure in a row, turns
+        the webhook off."""
+        next_attempt_at = None
+        if not attempt.succeeded and attempt.status_code != 410:
+            retry_at = self.clock() + timedelta(seconds=retry_delay(message.attempts + 1))
+            if retry_at < message.created_at + GIVE_UP_AFTER:
+                next_attempt_at = retry_at
+        with self.database.write() as connection:
+            queries.record_attempt(
+                connection,
+                message,
+                attempted_at=attempt.attempted_at,
+                succeeded=attempt.succeeded,
+                status_code=attempt.status_code,
+                response_ms=attempt.response_ms,
+                error=attempt.error,
+                next_attempt_at=next_attempt_at,
+            )
+            if attempt.status_code == 410:
+                queries.disable(connection, message.webhook_id, self.clock())
+                logger.warning("webhook %d answered 410 Gone: disabled", message.webhook_id)
+            elif queries.note_result(
+                connection,
+                message.webhook_id,
+                succeeded=attempt.succeeded,
+                disable_at=DISABLE_AFTER_FAILURES,
+                now=self.clock(),
+            ):
+                logger.warning(
+                    "webhook %d failed %d times in a row: disabled",
+                    message.webhook_id,
+                    DISABLE_AFTER_FAILURES,
+                )
+
+    def purge(self) -> int:
+        """Messages finished (delivered or given up) more than ``KEEP_FINISHED`` ago, and
+        their attempts."""
+        with self.database.write() as connection:
+            return queries.purge_finished(connection, self.clock() - KEEP_FINISHED)
+
+
 class VisitedEvents:
     """The visit writer's hook: ``link.visited`` messages for a batch of visits, in the
     batch's transaction. It costs nothing while no webhook wants them: whether any does is
@@ -291,11 +389,9 @@ class VisitedEvents:
         *,
         check_seconds: float = VISITED_CHECK_SECONDS,
         clock: Callable[[], datetime] = utcnow,
-        tags_of_links: Callable[[Connection, list[int]], dict[int, list[str]]] | None = None,
     ) -> None:
         self.check_seconds = check_seconds
         self.clock = clock
-        self.tags_of_links = tags_of_links
         self._wanted = False
         self._checked_at = float("-inf")
 
@@ -313,8 +409,8 @@ class VisitedEvents:
         if not subscribed:
             return
         tags = {}
-        if self.tags_of_links is not None and any(webhook.tags for webhook in subscribed):
-            tags = self.tags_of_links(connection, list(found))
+        if any(webhook.tags for webhook in subscribed):
+            tags = queries.tags_of_links(connection, list(found))
         now = self.clock()
         messages = []
         for webhook in subscribed:

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, insert, select, update
 
 from .keyset import newest_first
-from .tables import links, users, webhook_deliveries, webhook_messages, webhooks
+from .tables import link_tags, links, tags, users, webhook_deliveries, webhook_messages, webhooks
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -189,6 +189,20 @@ def links_by_id(connection: Connection, link_ids: Iterable[int]) -> dict[int, tu
     return {row.id: (row.slug, row.owner_id) for row in connection.execute(query)}
 
 
+def tags_of_links(connection: Connection, link_ids: Iterable[int]) -> dict[int, list[str]]:
+    """link id -> its tags' names, for the links that have any."""
+    query = (
+        select(link_tags.c.link_id, tags.c.name)
+        .select_from(link_tags.join(tags, link_tags.c.tag_id == tags.c.id))
+        .where(link_tags.c.link_id.in_(sorted(set(link_ids))))
+        .order_by(link_tags.c.link_id, link_tags.c.position)
+    )
+    found: dict[int, list[str]] = {}
+    for row in connection.execute(query):
+        found.setdefault(row.link_id, []).append(row.name)
+    return found
+
+
 # -- the outbox ----------------------------------------------------------------------------
 def insert_messages(connection: Connection, messages: list[dict[str, object]]) -> None:
     """Each: webhook_id, uid, event, payload, created_at; due at once."""
@@ -344,3 +358,14 @@ def deliveries(
     )
     query = newest_first(query, webhook_deliveries.c.id, before_id=before_id, limit=limit)
     return [DeliveryRecord(**row._mapping) for row in connection.execute(query)]
+
+
+def purge_finished(connection: Connection, before: datetime) -> int:
+    """Messages delivered or given up that were queued before ``before``, with their attempts
+    (ON DELETE CASCADE); returns how many."""
+    result = connection.execute(
+        delete(webhook_messages).where(
+            webhook_messages.c.next_attempt_at.is_(None), webhook_messages.c.created_at < before
+        )
+    )
+    return result.rowcount
