@@ -353,6 +353,25 @@ def visits_work(name: str | None) -> None:
     work(app, name)
 
 
+# -- webhooks -----------------------------------------------------------------------------
+@main.group()
+def webhooks() -> None:
+    """Webhooks: their sender, for a deployment that does not run shortener serve."""
+
+
+@webhooks.command("send")
+def webhooks_send() -> None:
+    """Deliver the webhook outbox until SIGTERM or SIGINT (shortener serve runs this beside
+    its workers already). Several senders, on several hosts, never send one message twice at
+    once."""
+    from .webhook_sender import work
+
+    logging.basicConfig(
+        level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
+    )
+    work(current_app._get_current_object())
+
+
 # -- serve --------------------------------------------------------------------------------
 # gunicorn's workers that answer gunicorn's own errors with problem+json (serving.py). gevent
 # is the default: a slow client holds a greenlet, not one of a few threads (README, "Slow

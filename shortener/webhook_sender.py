@@ -175,7 +175,19 @@ def _build(app) -> tuple[Sender, float]:
     return sender, settings.webhook_poll_interval
 
 
+def work(app) -> None:
+    """Sends until SIGTERM or SIGINT (the attempt in hand is finished and recorded)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    sender, poll_interval = _build(app)
+    logger.info("started (pid %d)", os.getpid())
+    sender.serve(stop, poll_interval)
+    logger.info("stopped")
+
+
 def main(argv: list[str] | None = None) -> None:
+    """``python -m shortener.webhook_sender``: the process ``SenderSupervisor`` starts."""
     parser = argparse.ArgumentParser(description="The webhook sender of shortener serve.")
     parser.parse_args(argv)
     logging.basicConfig(
@@ -183,15 +195,9 @@ def main(argv: list[str] | None = None) -> None:
         format="[%(asctime)s] [%(process)d] [webhook-sender] [%(levelname)s] %(message)s",
         stream=sys.stderr,
     )
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     from . import create_app
 
-    sender, poll_interval = _build(create_app())
-    logger.info("started (pid %d)", os.getpid())
-    sender.serve(stop, poll_interval)
-    logger.info("stopped")
+    work(create_app())
 
 
 class SenderSupervisor:

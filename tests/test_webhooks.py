@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from conftest import make_app
@@ -453,3 +458,24 @@ def test_finished_messages_are_purged_after_30_days(client, alice, receiver, sen
     clock.now = datetime.now(UTC) + timedelta(days=31)
     assert sender.outbox.purge() == 1
     assert count(app, webhook_messages) == 1  # the pending one stays
+
+
+def test_the_sender_command_delivers_until_sigterm(client, alice, receiver, database_url):
+    create_webhook(client, alice, receiver.url, events=["link.created"])
+    client.post(LINKS, json={"target": "https://example.com/a", "slug": "by-cli"}, auth=alice)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("SHORTENER_")}
+    env.update(
+        SHORTENER_DATABASE_URL=database_url,
+        SHORTENER_WEBHOOK_ALLOW_PRIVATE="true",
+        SHORTENER_WEBHOOK_POLL_INTERVAL="0.1",
+    )
+    command = [str(Path(sys.executable).with_name("shortener")), "webhooks", "send"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        (event,) = receiver.wait_for(1)
+        assert event["data"]["slug"] == "by-cli"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, log = process.communicate(timeout=30)
+    assert process.returncode == 0, log
+    assert "stopped" in log
