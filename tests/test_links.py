@@ -50,6 +50,8 @@ REPRESENTATION_FIELDS = {
     # redirect rules and A/B splits (tests/test_link_rules.py, tests/test_link_variants.py)
     "rules",
     "variants",
+    # tags (tests/test_tags.py)
+    "tags",
 }
 
 
@@ -760,7 +762,7 @@ def test_list_bad_limit_is_400_naming_limit(client, alice, limit):
     assert_problem(response, 400, field="limit")
 
 
-@pytest.mark.parametrize("query", ["page=2", "offset=10", "sort=slug", "limit=5&foo=bar"])
+@pytest.mark.parametrize("query", ["page=2", "offset=10", "order=slug", "limit=5&foo=bar"])
 def test_list_unknown_parameter_is_400(client, alice, query):
     response = client.get(f"{LINKS}?{query}", auth=alice)
     body = assert_problem(response, 400)

@@ -41,6 +41,10 @@ ROUTES = [
     ("GET", "/api/v1.0/links/docs/history", None, "links:read", 200),
     ("GET", "/api/v1.0/history", None, "users:admin", 200),
     ("GET", "/api/v1.0/stats", None, "stats:read", 200),
+    ("GET", "/api/v1.0/tags", None, "links:read", 200),
+    # No tag "none": 404 shows the scope let the request through.
+    ("PATCH", "/api/v1.0/tags/none", {"name": "other"}, "links:write", 404),
+    ("DELETE", "/api/v1.0/tags/none", None, "links:write", 404),
     ("GET", "/api/v1.0/users", None, "users:admin", 200),
     ("POST", "/api/v1.0/users", NEW_USER, "users:admin", 201),
     ("PATCH", "/api/v1.0/users/alice", {"password": "another good password"}, "users:admin", 200),
@@ -321,6 +325,7 @@ def test_the_scope_table_covers_every_api_route(app):
     covered = {(method, path.replace("docs", "<string:slug>")) for method, path, *_ in ROUTES}
     covered = {(m, p.replace("users/alice", "users/<string:username>")) for m, p in covered}
     covered = {(m, p.replace("webhooks/1", "webhooks/<string:webhook_id>")) for m, p in covered}
+    covered = {(m, p.replace("tags/none", "tags/<string:name>")) for m, p in covered}
     any_credential = {("GET", "/api/v1.0/tokens"), ("POST", "/api/v1.0/tokens")}
     any_credential |= {(m, "/api/v1.0/tokens/<string:token_id>") for m in ("GET", "DELETE")}
     any_credential.add(("GET", "/api/v1.0/users/<string:username>"))

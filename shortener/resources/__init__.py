@@ -12,6 +12,7 @@ from .openapi import OpenApiDocument
 from .qr import LinkQrCode
 from .root import Root
 from .rules import LinkRules
+from .tags import TagCollection, TagItem
 from .tokens import TokenCollection, TokenItem
 from .users import UserCollection, UserItem
 from .visits import AllStats, LinkStats, LinkVisits
@@ -44,6 +45,8 @@ def init_app(app: Flask) -> None:
     api.add_resource(LinkRules, "/links/<string:slug>/rules", endpoint="link_rules")
     api.add_resource(LinkHistory, "/links/<string:slug>/history", endpoint="link_history")
     api.add_resource(AllStats, "/stats", endpoint="stats")
+    api.add_resource(TagCollection, "/tags", endpoint="tags")
+    api.add_resource(TagItem, "/tags/<string:name>", endpoint="tag")
     api.add_resource(AllHistory, "/history", endpoint="history")
     api.add_resource(TokenCollection, "/tokens", endpoint="tokens")
     api.add_resource(TokenItem, "/tokens/<string:token_id>", endpoint="token")

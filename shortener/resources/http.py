@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Response, current_app, request
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..services.errors import InvalidInput, InvalidParameter, MalformedBody, UnsupportedMediaType
@@ -83,15 +83,20 @@ def load_body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
 
 
 def load_query(schema: Schema) -> dict[str, Any]:
-    """Query parameters loaded through ``schema``; 400 naming each bad parameter otherwise."""
-    repeated = [name for name, values in request.args.lists() if len(values) > 1]
+    """Query parameters loaded through ``schema``; 400 naming each bad parameter otherwise.
+    A parameter the schema declares as a list may repeat (``?tag=a&tag=b``); others may not."""
+    lists = repeatable(schema)
+    repeated = [
+        name for name, values in request.args.lists() if len(values) > 1 and name not in lists
+    ]
     if repeated:
         raise InvalidParameter(
             "Give each query parameter once: " + ", ".join(repeated) + ".",
             errors={name: ["Given more than once."] for name in repeated},
         )
+    given = {name: values if name in lists else values[0] for name, values in request.args.lists()}
     try:
-        return schema.load(request.args.to_dict())
+        return schema.load(given)
     except ValidationError as error:
         messages = {
             name: ["Unknown parameter."] if problems == ["Unknown field."] else problems
@@ -100,6 +105,15 @@ def load_query(schema: Schema) -> dict[str, Any]:
         raise InvalidParameter(
             "Invalid query parameter: " + ", ".join(sorted(messages)) + ".", errors=messages
         ) from None
+
+
+def repeatable(schema: Schema) -> frozenset[str]:
+    """The query parameters of ``schema`` that may be given more than once (its lists)."""
+    return frozenset(
+        field.data_key or name
+        for name, field in schema.fields.items()
+        if isinstance(field, fields.List)
+    )
 
 
 def _field_errors(schema: Schema, messages: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from flask_restful import Resource
 from marshmallow import ValidationError
 
 from ..auth import current_user
-from ..schemas.links import LinkListQuery, LinkSchema, check_slug
+from ..schemas.link_filters import LinkListQuery, link_filter_of
+from ..schemas.links import LinkSchema, check_slug
 from ..schemas.pages import page_of
 from ..services.errors import InvalidInput
 from ..services.forwarding import UTM_FIELDS
@@ -33,6 +34,7 @@ def _fields(body: dict) -> LinkFields:
         crawlable=body["crawlable"],
         rules=body["rules"],  # rules and A/B variants (services/rules.py)
         variants=body["variants"],
+        tags=body["tags"],  # services/tags.py
     )
 
 
@@ -64,7 +66,7 @@ def _path_slug(body: dict, slug: str) -> None:
 class LinkCollection(Resource):
     @operation(
         "listLinks",
-        "Your links, newest first (admins: everyone's)",
+        "Your links (admins: everyone's), filtered and sorted, newest first by default",
         scope=LINKS_READ,
         query=LinkListQuery,
         response=page_of("links", LinkSchema),
@@ -74,10 +76,10 @@ class LinkCollection(Resource):
     def get(self, query):
         return services().links.list(
             current_user(),
-            owner=query["owner"],
+            link_filter_of(query),
+            sort=query["sort"],
             cursor=query["cursor"],
             limit=query["limit"],
-            status=query.get("status"),
         )
 
     @operation(

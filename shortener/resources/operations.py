@@ -28,7 +28,7 @@ from ..schemas.fields import uri_templates
 from ..services.link_events import acting_as
 from ..services.pagination import Page
 from .conditional import WRITES, idempotent, not_modified, precondition, tag_page, tag_record
-from .http import json_response, load_body, load_query
+from .http import json_response, load_body, load_query, repeatable
 
 
 def handle(
@@ -94,10 +94,12 @@ def _page(declared: Operation, page: Page, query: Mapping[str, Any]) -> Response
     endpoint = request.endpoint
     values = {**(request.view_args or {})}
     if declared.query is not None:
+        lists = repeatable(declared.query)
         for name, parameter in declared.query.fields.items():
-            given = request.args.get(parameter.data_key or name)
-            if given is not None:
-                values[parameter.data_key or name] = given
+            key = parameter.data_key or name
+            given = request.args.getlist(key) if key in lists else request.args.get(key)
+            if given:
+                values[key] = given
     next_uri = None
     if page.next_cursor is not None:
         next_uri = url_for(endpoint, **{**values, "cursor": page.next_cursor}, _external=True)

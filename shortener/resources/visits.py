@@ -7,7 +7,13 @@ from flask_restful import Resource
 
 from ..auth import current_user
 from ..schemas.pages import page_of
-from ..schemas.visits import StatsQuery, StatsSchema, VisitListQuery, VisitSchema
+from ..schemas.visits import (
+    AllStatsQuery,
+    StatsQuery,
+    StatsSchema,
+    VisitListQuery,
+    VisitSchema,
+)
 from ..services.actors import utcnow
 from ..services.errors import InvalidParameter
 from ..services.stats import Stats
@@ -82,9 +88,12 @@ class LinkStats(Resource):
 class AllStats(Resource):
     @operation(
         "getStats",
-        "Visits of every link, counted (admins)",
+        "Visits of every link, counted (admins); or of the links with a tag (tag=)",
+        description="With tag= (repeatable: links with all of them): the visits of your "
+        "links carrying the tag (an administrator's: everyone's links carrying it). Without "
+        "it, every link's: administrators only (403).",
         scope=STATS_READ,
-        query=StatsQuery,
+        query=AllStatsQuery,
         response=StatsSchema,
         tags=("visits",),
     )

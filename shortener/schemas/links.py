@@ -10,9 +10,10 @@ from ..services.lifetime import MAX_VISITS_LIMIT, STATUSES
 from ..services.links import DEFAULT_REDIRECT_STATUS, REDIRECT_STATUSES, TITLE_MAX_LENGTH
 from ..services.slugs import SLUG_PATTERN, slug_problems
 from ..storage.records import LinkRecord
-from .fields import URI, Instant, StrictBoolean, Username, absolute_uri, label, uri_to
-from .pages import PageQuery
+from .fields import URI, Instant, StrictBoolean, absolute_uri, label, uri_to
+from .link_filters import LinkListQuery  # noqa: F401 - re-exported (GET /links' query)
 from .rules import rules_field, variants_field
+from .tags import tags_field
 from .targets import TargetUrl, own_hosts  # noqa: F401 - own_hosts is re-exported
 from .users import password_field
 
@@ -134,6 +135,8 @@ class LinkSchema(Schema):
         },
     )
     has_password = fields.Boolean(dump_only=True)
+    # Tags (services/tags.py, README "Tags"): POST and PUT without them: none.
+    tags = tags_field(load_default=list)
     visit_count = fields.Integer(dump_only=True)
     owner = uri_to("user", username="owner_username")
     visits = uri_to("link_visits", slug="slug")
@@ -142,14 +145,3 @@ class LinkSchema(Schema):
     history = uri_to("link_history", slug="slug")
     created_at = Instant(dump_only=True)
     updated_at = Instant(dump_only=True)
-
-
-class LinkListQuery(PageQuery):
-    class Meta:
-        unknown = RAISE
-
-    owner = Username(load_default=None, metadata={"description": "Admins: only this user's links."})
-    status = fields.String(  # no load_default: a None would show as an allowed value
-        validate=validate.OneOf(STATUSES),
-        metadata={"description": "Only the links in this status now."},
-    )

@@ -7,6 +7,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from ..services.stats import BOTS_CHOICES, INTERVALS
 from .fields import Instant, uri_to
 from .pages import PageQuery
+from .tags import TagName
 
 _BOTS = fields.String(
     load_default="include",
@@ -38,6 +39,23 @@ class StatsQuery(_Window):
 
     interval = fields.String(load_default="day", validate=validate.OneOf(INTERVALS))
     bots = _BOTS
+
+
+class AllStatsQuery(StatsQuery):
+    """GET /stats: every link's (admins), or those with a tag (anyone: their own links)."""
+
+    class Meta:
+        unknown = RAISE
+
+    tag = fields.List(
+        TagName(),
+        load_default=list,
+        validate=validate.Length(max=50),
+        metadata={
+            "description": "Only the links with this tag (repeat it: with all of them): your "
+            "own links, an administrator's everyone's. Without it, administrators only."
+        },
+    )
 
 
 class VisitSchema(Schema):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ..storage import Database
@@ -13,6 +14,7 @@ from .link_events import LinkEvents
 from .links import EVENT_FIELDS, LinkService
 from .passwords import PasswordHasher
 from .stats import VisitService
+from .tags import TagService
 from .tokens import TokenService
 from .users import UserService
 from .visit_handover import HandOverRecorder, inherited
@@ -36,6 +38,11 @@ class Services:
     history: HistoryService
     # Owners' webhooks; their outbox is filled by link events and the visit writer.
     webhooks: WebhookService
+
+    @functools.cached_property
+    def tags(self) -> TagService:
+        """Owners' tags: list, rename, delete (services/tags.py)."""
+        return TagService(self.database)
 
     def close(self) -> None:
         """Writes buffered visits, then releases database connections."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from ..storage import Database, DuplicateKey, user_queries
+from ..storage import Database, DuplicateKey
 from ..storage import link_queries as queries
+from ..storage.link_filters import DEFAULT_SORT, NO_FILTER, LinkFilter
 from ..storage.records import LinkRecord, Redirect, UserRecord
 from .actors import OPERATOR, can_see_owner, utcnow
 from .errors import LinkGone, NotFound, SlugSpaceExhausted, SlugTaken
@@ -26,11 +27,13 @@ from .lifetime import (
 )
 from .link_cache import LinkCache, LinkChanges
 from .link_events import LinkEvents, created, current_acting, deleted, updated
-from .pagination import Page, decode_cursor, paginate
+from .link_finding import find_page
+from .pagination import Page
 from .passwords import CredentialCache, PasswordHasher
 from .preconditions import NO_PRECONDITION, Precondition, entity_tag
 from .rules import Decision, Routing, Visitor, compile_stored, decide, dump_json
 from .slugs import generate_slug, is_well_formed
+from .tags import set_tags_on
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 DEFAULT_REDIRECT_STATUS = 302
@@ -74,6 +77,8 @@ class LinkFields:
     # Redirect rules and A/B variants (services/rules.py): lists as the schema checked them.
     rules: list[dict] | None = None
     variants: list[dict] | None = None
+    # Tags (services/tags.py): names as the schema checked them, in order.
+    tags: Sequence[str] = ()
 
 
 # What a link event (history, webhooks) shows of a link: its slug and every client-owned
@@ -251,29 +256,25 @@ class LinkService:
     def list(
         self,
         actor: UserRecord,
+        link_filter: LinkFilter = NO_FILTER,
         *,
-        owner: str | None,
-        cursor: str | None,
-        limit: int,
-        status: str | None = None,
+        sort: str = DEFAULT_SORT,
+        cursor: str | None = None,
+        limit: int = 50,
     ) -> Page[LinkRecord]:
-        before_id = decode_cursor(cursor)
+        """GET /links: the links the actor may see matching ``link_filter``, in ``sort`` order
+        (services/link_finding.py)."""
         with self.database.read() as connection:
-            owner_id: int | None = None if actor.is_admin else actor.id
-            if owner is not None:
-                owner_record = user_queries.find_by_name(connection, owner)
-                if owner_record is None or not can_see_owner(actor, owner_record.id):
-                    return Page([], None)
-                owner_id = owner_record.id
-            rows = queries.page(
+            page = find_page(
                 connection,
-                owner_id=owner_id,
-                before_id=before_id,
-                limit=limit + 1,
-                status=status,
+                actor,
+                link_filter,
+                sort=sort,
+                cursor=cursor,
+                limit=limit,
                 now=self.clock(),
             )
-        return paginate([self._at_now(row) for row in rows], limit, lambda link: link.id)
+        return Page([self._at_now(row) for row in page.items], page.next_cursor)
 
     def create(
         self,
@@ -338,6 +339,7 @@ class LinkService:
                         expected_version=link.version if guarded else None,
                     )
                     if changed:
+                        set_tags_on(connection, link.id, link.owner_id, fields.tags, utcnow())
                         after = queries.find_by_slug(connection, slug)
                         self._published_update(connection, actor, link, after)
                         return self._at_now(after), False
@@ -383,13 +385,16 @@ class LinkService:
                 changes.get("valid_until", link.valid_until),
             )
             if changes:
+                columns = {name: value for name, value in changes.items() if name != "tags"}
                 if not queries.update_link(
                     connection,
                     link.id,
-                    {**self._lifetime(changes), "updated_at": utcnow()},
+                    {**self._lifetime(columns), "updated_at": utcnow()},
                     expected_version=link.version if guarded else None,
                 ):
                     raise self._changed_meanwhile(precondition, guarded, slug)
+                if "tags" in changes:  # PATCH replaces the whole list
+                    set_tags_on(connection, link.id, link.owner_id, changes["tags"], utcnow())
                 before, link = link, queries.find_by_slug(connection, slug)
                 self._published_update(connection, actor, before, link)
             return self._at_now(link)
@@ -428,6 +433,9 @@ class LinkService:
                 routing=_routing_of(fields),
             )
             link = LinkRecord(**row, owner_username=actor.username)
+            if fields.tags:
+                tags = set_tags_on(connection, link.id, actor.id, fields.tags, utcnow())
+                link = replace(link, tags=tags)
             self.events.publish(connection, [created(link, EVENT_FIELDS, current_acting(actor))])
         return self._at_now(link)
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ..storage import Database, visit_queries
+from ..storage.link_filters import LinkFilter, matching_ids
 from ..storage.records import LinkRecord, UserRecord, VisitRecord
 from .actors import utcnow
 from .errors import Forbidden, InvalidParameter
 from .links import visible_link
 from .pagination import Page, decode_cursor, paginate
+from .tags import tag_key
 
 INTERVALS = ("hour", "day", "week", "month")
 BOTS_CHOICES = (visit_queries.BOTS_INCLUDE, visit_queries.BOTS_EXCLUDE, visit_queries.BOTS_ONLY)
@@ -136,18 +139,32 @@ class VisitService:
         until: datetime | None,
         interval: str,
         bots: str,
+        tag: Sequence[str] = (),
     ) -> Stats:
-        if not actor.is_admin:
-            raise Forbidden("Statistics across all links need an administrator.")
+        """Visits of every link (admins), or of the links carrying every tag of ``tag`` (the
+        actor's own links; an admin's: everyone's)."""
+        if not tag:
+            if not actor.is_admin:
+                raise Forbidden(
+                    "Statistics across all links need an administrator; pass tag= for "
+                    "the statistics of your links with that tag."
+                )
+            with self.database.read() as connection:
+                return self._stats(connection, None, since, until, interval, bots)
+        link_ids = matching_ids(
+            LinkFilter(tag_keys=tuple(tag_key(name) for name in tag)),
+            owner_id=None if actor.is_admin else actor.id,
+        )
         with self.database.read() as connection:
-            return self._stats(connection, None, since, until, interval, bots)
+            return self._stats(connection, None, since, until, interval, bots, link_ids)
 
-    def _stats(self, connection, link, since, until, interval, bots) -> Stats:
-        """Whole buckets: the window is widened to [floor(since), ceil(until))."""
+    def _stats(self, connection, link, since, until, interval, bots, link_ids=None) -> Stats:
+        """Whole buckets: the window is widened to [floor(since), ceil(until)). ``link_ids``:
+        a select of the links counted (None: ``link``, or every link)."""
         link_id = link.id if link else None
         until = until or utcnow()
         if since is None:
-            first = visit_queries.first_hour(connection, link_id=link_id)
+            first = visit_queries.first_hour(connection, link_id=link_id, link_ids=link_ids)
             # An ``until`` before the first visit must not give a window that starts after it.
             since = min(first, until) if first else until
             # Left to us, the window is at most the last MAX_BUCKETS buckets.
@@ -169,7 +186,7 @@ class VisitService:
         counts = dict.fromkeys(buckets, 0)
         total = bot_visits = 0
         hourly = visit_queries.hourly_totals(
-            connection, link_id=link_id, since=start, until=end, bots=bots
+            connection, link_id=link_id, since=start, until=end, bots=bots, link_ids=link_ids
         )
         for hour, is_bot, visits in hourly:
             counts[floor_to(hour, interval)] += visits
@@ -185,6 +202,7 @@ class VisitService:
                 until=end,
                 bots=bots,
                 limit=TOP_VALUES,
+                link_ids=link_ids,
             )
             return [(value or None, visits) for value, visits in rows]
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Select,
     and_,
     bindparam,
     case,
@@ -24,9 +25,11 @@ from sqlalchemy import (
 
 from .engine import Database
 from .keyset import newest_first
+from .link_filters import LinkFilter, filtered, sorted_page
 from .lookups import cannot_be_stored
 from .records import LinkRecord, Redirect
 from .tables import CRAWLABLE, UTCDateTime, links, users
+from .tag_queries import link_tag_names_column
 from .typed_reads import TypedRead
 
 _LINK_COLUMNS = (
@@ -57,6 +60,7 @@ _LINK_COLUMNS = (
     links.c.password_hash,
     links.c.rules,
     links.c.variants,
+    link_tag_names_column(),  # the link's tags, in order (migration 0014)
 )
 _SELECT_LINKS = select(*_LINK_COLUMNS).join_from(links, users, links.c.owner_id == users.c.id)
 # What an INSERT returns of the row it wrote: every column of the link but its owner's name.
@@ -203,6 +207,38 @@ def page(
     return [LinkRecord(**row._mapping) for row in connection.execute(query)]
 
 
+def find_page(
+    connection: Connection,
+    link_filter: LinkFilter,
+    *,
+    owner_id: int | None,
+    sort: str,
+    after: tuple[Any, int] | None,
+    limit: int,
+    now: datetime | None = None,
+) -> list[LinkRecord]:
+    """Links matching ``link_filter`` (storage/link_filters.py), of ``owner_id`` (None: every
+    owner's), in ``sort`` order from just after the keyset position ``after``."""
+    query = filtered_page_query(
+        link_filter, owner_id=owner_id, sort=sort, after=after, limit=limit, now=now
+    )
+    return [LinkRecord(**row._mapping) for row in connection.execute(query)]
+
+
+def filtered_page_query(
+    link_filter: LinkFilter,
+    *,
+    owner_id: int | None,
+    sort: str,
+    after: tuple[Any, int] | None,
+    limit: int,
+    now: datetime | None = None,
+) -> Select:
+    """The SELECT behind ``find_page`` (tests read its plan)."""
+    query = filtered(_SELECT_LINKS, link_filter, owner_id=owner_id, now=now, status_is=_status_is)
+    return sorted_page(query, sort, after=after, limit=limit)
+
+
 def insert_link(
     connection: Connection,
     *,
@@ -225,6 +261,7 @@ def insert_link(
             slug=slug,
             target=target,
             title=title,
+            sort_title=title or "",  # the title sort's key (migration 0014)
             redirect_status=redirect_status,
             crawlable=crawlable,
             visit_count=0,
@@ -249,6 +286,8 @@ def update_link(
     """Applies ``changes`` and raises the version in the same UPDATE. With
     ``expected_version`` only that version is changed: False if another transaction changed
     the link first (on PostgreSQL both may have read the old version)."""
+    if "title" in changes:  # the title sort's key goes with it (migration 0014)
+        changes = {**changes, "sort_title": changes["title"] or ""}
     query = update(links).where(links.c.id == link_id)
     if expected_version is not None:
         query = query.where(links.c.version == expected_version)

@@ -50,6 +50,8 @@ class LinkRecord:
     # Redirect rules and A/B variants as stored: JSON text, None for none (services/rules.py).
     rules: str | None = None
     variants: str | None = None
+    # The link's tags as named, in their order (storage/tag_queries.py, migration 0014).
+    tags: tuple[str, ...] = ()
     # active | scheduled | expired | exhausted: worked out by the link service, at its clock.
     status: str = "active"
 

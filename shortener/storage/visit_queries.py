@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 
 from .errors import DatabaseUnavailable
 from .keyset import newest_first
@@ -256,7 +256,14 @@ def page(
     return [VisitRecord(link_slug=link_slug, **row._mapping) for row in connection.execute(query)]
 
 
-def _rollup_window(link_id: int | None, dimension: str, since: datetime, until: datetime, bots):
+def _rollup_window(
+    link_id: int | None,
+    dimension: str,
+    since: datetime,
+    until: datetime,
+    bots,
+    link_ids: Select | None = None,
+):
     conditions = [
         visit_rollups.c.dimension == dimension,
         visit_rollups.c.hour >= since,
@@ -264,18 +271,27 @@ def _rollup_window(link_id: int | None, dimension: str, since: datetime, until: 
     ]
     if link_id is not None:
         conditions.append(visit_rollups.c.link_id == link_id)
+    if link_ids is not None:  # the links a filter selects (storage/link_filters.py)
+        conditions.append(visit_rollups.c.link_id.in_(link_ids))
     if (condition := _bots_filter(visit_rollups.c.is_bot, bots)) is not None:
         conditions.append(condition)
     return conditions
 
 
 def hourly_totals(
-    connection: Connection, *, link_id: int | None, since: datetime, until: datetime, bots: str
+    connection: Connection,
+    *,
+    link_id: int | None,
+    since: datetime,
+    until: datetime,
+    bots: str,
+    link_ids: Select | None = None,
 ) -> list[tuple[datetime, bool, int]]:
-    """(hour, is_bot, visits) for every hour with visits in [since, until)."""
+    """(hour, is_bot, visits) for every hour with visits in [since, until); ``link_ids``: of
+    these links only (a select of their ids)."""
     query = (
         select(visit_rollups.c.hour, visit_rollups.c.is_bot, func.sum(visit_rollups.c.visits))
-        .where(*_rollup_window(link_id, "total", since, until, bots))
+        .where(*_rollup_window(link_id, "total", since, until, bots, link_ids))
         .group_by(visit_rollups.c.hour, visit_rollups.c.is_bot)
     )
     return [(row[0], row[1], int(row[2])) for row in connection.execute(query)]
@@ -290,12 +306,13 @@ def top_values(
     until: datetime,
     bots: str,
     limit: int,
+    link_ids: Select | None = None,
 ) -> list[tuple[str, int]]:
     """The most frequent values of a dimension in [since, until), most visits first."""
     visits_sum = func.sum(visit_rollups.c.visits)
     query = (
         select(visit_rollups.c.value, visits_sum)
-        .where(*_rollup_window(link_id, dimension, since, until, bots))
+        .where(*_rollup_window(link_id, dimension, since, until, bots, link_ids))
         .group_by(visit_rollups.c.value)
         .order_by(visits_sum.desc(), visit_rollups.c.value)
         .limit(limit)
@@ -303,9 +320,13 @@ def top_values(
     return [(row[0], int(row[1])) for row in connection.execute(query)]
 
 
-def first_hour(connection: Connection, *, link_id: int | None) -> datetime | None:
+def first_hour(
+    connection: Connection, *, link_id: int | None, link_ids: Select | None = None
+) -> datetime | None:
     """The earliest hour with a visit, or None."""
     query = select(func.min(visit_rollups.c.hour)).where(visit_rollups.c.dimension == "total")
     if link_id is not None:
         query = query.where(visit_rollups.c.link_id == link_id)
+    if link_ids is not None:
+        query = query.where(visit_rollups.c.link_id.in_(link_ids))
     return connection.execute(query).scalar()
