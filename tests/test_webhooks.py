@@ -479,3 +479,12 @@ def test_the_sender_command_delivers_until_sigterm(client, alice, receiver, data
         _, log = process.communicate(timeout=30)
     assert process.returncode == 0, log
     assert "stopped" in log
+
+
+def test_deleting_a_user_deletes_their_webhooks_and_messages(client, admin, alice, receiver, app):
+    create_webhook(client, alice, receiver.url)
+    client.post(LINKS, json={"target": "https://example.com/a"}, auth=alice)
+    assert count(app, webhook_messages) == 1
+    assert client.delete("/api/v1.0/users/alice?purge=true", auth=admin).status_code == 204
+    assert count(app, webhooks) == 0
+    assert count(app, webhook_messages) == 0
