@@ -35,7 +35,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -142,12 +142,21 @@ class Database:
         )
         self._prepared: list[PreparedRead] = []
         self.disposals = 0
+        self._after_dispose: list[tuple[Any, Callable[..., None]]] = []
         sqlite_file = _SQLiteFile(self.sqlite_path) if self.sqlite_path is not None else None
         self._sqlite_file = sqlite_file
         for engine in (self.engine, self.autocommit_engine):
             self._close_after_dispose(engine)
             if self.is_sqlite:
-                _tune_sqlite(engine, lock_timeout_ms, sqlite_file)
+                # PreparedRead checks the file of its autocommit connections itself, at most
+                # every FILE_CHECK_SECONDS: the two stat calls a checkout were a tenth of a
+                # redirect that missed the link cache, and a read is all it does.
+                _tune_sqlite(
+                    engine,
+                    lock_timeout_ms,
+                    sqlite_file,
+                    check_at_checkout=engine is not self.autocommit_engine,
+                )
             elif self.is_postgresql:
                 _tune_postgresql(
                     engine,
@@ -167,18 +176,21 @@ class Database:
         """``dispose`` closes the pool's idle connections, not one a thread still uses (a
         visit write waiting for a database that does not answer, say). Given back after it,
         that one went into the disposed pool, where nothing closed it: the garbage collector
-        deleted it still open (psycopg's ResourceWarning). It is closed when given back."""
+        deleted it still open (psycopg's ResourceWarning). It is closed when given back: the
+        check is listened for from the first ``dispose`` on, so no checkin pays for it before.
+        """
 
         @event.listens_for(engine, "connect")
         def _opened(dbapi_connection, connection_record) -> None:
             connection_record.info[_DISPOSALS] = self.disposals
 
-        @event.listens_for(engine, "checkin")
         def _given_back(dbapi_connection, connection_record) -> None:
             if dbapi_connection is not None and (
                 connection_record.info.get(_DISPOSALS) != self.disposals
             ):
                 connection_record.invalidate()  # closes it
+
+        self._after_dispose.append((engine, _given_back))
 
     def ping(self) -> None:
         """One trivial query; raises DatabaseUnavailable unless the database answers."""
@@ -226,6 +238,9 @@ class Database:
         """Closes every connection: the idle ones now, the ones in use when they are given
         back. The database can be used again (on new connections)."""
         self.disposals += 1
+        for engine, given_back in self._after_dispose:
+            if not event.contains(engine, "checkin", given_back):
+                event.listen(engine, "checkin", given_back)
         for prepared in self._prepared:
             prepared.release()
         self.engine.dispose()
@@ -315,7 +330,8 @@ class PreparedRead:
             raise DatabaseUnavailable(str(error.orig)) from error
         except self._driver_error as error:  # the pool raises the driver's own errors
             raise DatabaseUnavailable(str(error)) from error
-        pooled.info[_FILE_CHECKED_AT] = time.monotonic() + FILE_CHECK_SECONDS  # checked now
+        # A connection opened now was checked as it opened; one from the pool keeps its time.
+        pooled.info.setdefault(_FILE_CHECKED_AT, time.monotonic() + FILE_CHECK_SECONDS)
         return pooled
 
 
@@ -501,7 +517,9 @@ def _file_changed(connection_info: dict, file: _SQLiteFile) -> bool:
     return False
 
 
-def _tune_sqlite(engine, lock_timeout_ms: int, file: _SQLiteFile | None) -> None:
+def _tune_sqlite(
+    engine, lock_timeout_ms: int, file: _SQLiteFile | None, *, check_at_checkout: bool = True
+) -> None:
     """WAL, NORMAL sync and a busy timeout; BEGIN IMMEDIATE for writes so they never deadlock."""
     path = file.path if file is not None else None
 
@@ -523,7 +541,7 @@ def _tune_sqlite(engine, lock_timeout_ms: int, file: _SQLiteFile | None) -> None
             # no other connection can delete this log while it stays open.
             connection_record.info[_LOG_IDENTITY] = _file_identity(file.log_path)
 
-    if path is not None:
+    if path is not None and check_at_checkout:
 
         @event.listens_for(engine, "checkout")
         def _on_checkout(dbapi_connection, connection_record, connection_proxy) -> None:
