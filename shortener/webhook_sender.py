@@ -12,8 +12,9 @@ A 2xx answer delivers a message. Anything else (another status, a redirect, a ti
 refused address) is retried with exponential backoff (5 s, 10 s, 20 s ... at most an hour
 apart) until it is 24 hours old; 410 Gone disables the webhook at once, as the specification
 advises, and so do 20 failures in a row (the policy: services/webhooks.WebhookOutbox). The
-target's host is resolved and every address checked before each attempt: a private, loopback
-or link-local one is refused unless ``SHORTENER_WEBHOOK_ALLOW_PRIVATE`` is set. Finished
+target's host is resolved and every address checked when the sender connects, and the
+connection goes to the address checked: a private, loopback or link-local one is refused
+unless ``SHORTENER_WEBHOOK_ALLOW_PRIVATE`` is set. Finished
 messages are deleted after 30 days.
 """
 
@@ -31,10 +32,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from standardwebhooks.webhooks import Webhook
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from .services.actors import utcnow
 from .services.webhooks import Attempt, WebhookOutbox, refused_address
@@ -53,8 +57,77 @@ RESTART_SECONDS = 1.0
 PURGE_SECONDS = 3600.0
 
 
-class AddressRefused(Exception):
+class AddressRefused(OSError):
     """The target's host resolves to an address webhooks may not reach."""
+
+
+class _CheckedConnection:
+    """Mixed into urllib3's connections: the host is resolved once, every address it has is
+    checked, and the connection goes to a checked address. Checking a name and then letting
+    the HTTP client resolve it again would let its DNS answer change in between."""
+
+    def _new_conn(self):
+        name = self._dns_host
+        try:
+            found = socket.getaddrinfo(name, self.port, type=socket.SOCK_STREAM)
+        except socket.gaierror as error:
+            raise NameResolutionError(self.host, self, error) from error
+        addresses = [address[0] for *_, address in found]
+        for address in addresses:
+            if refused_address(address):
+                refused = AddressRefused(
+                    f"{self.host} resolves to {address}, a private, loopback or link-local "
+                    "address; set SHORTENER_WEBHOOK_ALLOW_PRIVATE to allow it."
+                )
+                raise NewConnectionError(self, str(refused)) from refused
+        self._dns_host = addresses[0]  # only while connecting: TLS still checks the name
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = name
+
+
+class _CheckedHTTPConnection(_CheckedConnection, HTTPConnection):
+    pass
+
+
+class _CheckedHTTPSConnection(_CheckedConnection, HTTPSConnection):
+    pass
+
+
+class _CheckedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
+
+class _CheckedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
+
+class CheckedAddresses(HTTPAdapter):
+    """A requests adapter whose connections reach only global addresses."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _CheckedHTTPPool,
+            "https": _CheckedHTTPSPool,
+        }
+
+
+def _refusal(failure: BaseException) -> AddressRefused | None:
+    """The AddressRefused behind a requests exception, if that is what it was."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [failure]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, AddressRefused):
+            return current
+        pending.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return None
 
 
 class Sender:
@@ -75,6 +148,9 @@ class Sender:
         self.threads = threads
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy from the environment: the address is ours
+        if not allow_private:
+            for scheme in ("http://", "https://"):
+                self.session.mount(scheme, CheckedAddresses())
 
     def run_once(self) -> int:
         """Sends what is due now; returns how many messages it attempted."""
@@ -93,7 +169,6 @@ class Sender:
         started = time.monotonic()
         status_code, error = None, None
         try:
-            self._check_address(message.url)
             response = self.session.post(
                 message.url,
                 data=message.payload.encode(),
@@ -106,10 +181,9 @@ class Sender:
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"The receiver answered {status_code}."
-        except AddressRefused as refused:
-            error = str(refused)
         except requests.RequestException as failure:
-            error = f"{type(failure).__name__}: {failure}"
+            refused = _refusal(failure)
+            error = str(refused) if refused else f"{type(failure).__name__}: {failure}"
         response_ms = round((time.monotonic() - started) * 1000)
         try:
             self.outbox.record(message, Attempt(attempted_at, status_code, response_ms, error))
@@ -127,24 +201,6 @@ class Sender:
             "webhook-timestamp": str(int(at.timestamp())),
             "webhook-signature": signature,
         }
-
-    def _check_address(self, url: str) -> None:
-        """Every address the host resolves to, checked at send time (a name may point
-        anywhere by now)."""
-        if self.allow_private:
-            return
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            found = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-        except (OSError, UnicodeError) as failure:
-            raise AddressRefused(f"Cannot resolve {parts.hostname}: {failure}") from None
-        for *_, address in found:
-            if refused_address(address[0]):
-                raise AddressRefused(
-                    f"{parts.hostname} resolves to {address[0]}, a private, loopback or "
-                    "link-local address; set SHORTENER_WEBHOOK_ALLOW_PRIVATE to allow it."
-                )
 
     def serve(self, stop: threading.Event, poll_interval: float) -> None:
         """Sends until ``stop`` is set; a database that is unavailable is waited for. Once

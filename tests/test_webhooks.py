@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 from support import WebhookReceiver, assert_problem
 
+from shortener import webhook_sender
 from shortener.services.webhooks import retry_delay
 from shortener.storage.tables import webhook_messages, webhooks
 from shortener.webhook_sender import Sender
@@ -358,8 +360,13 @@ def test_410_gone_disables_at_once(client, alice, receiver, sender):
     assert delivery["status_code"] == 410 and delivery["message_status"] == "failed"
 
 
-def test_private_addresses_are_checked_again_at_send_time(client, alice, receiver, app, clock):
-    hook = create_webhook(client, alice, receiver.url, events=["link.created"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_private_addresses_are_checked_again_at_send_time(
+    client, alice, receiver, app, clock, host
+):
+    """A literal address, and a name resolved at send time (localhost: 127.0.0.1 and ::1)."""
+    url = receiver.url.replace("127.0.0.1", host)
+    hook = create_webhook(client, alice, url, events=["link.created"])
     client.post(LINKS, json={"target": "https://example.com/a"}, auth=alice)
     strict = Sender(app.extensions["shortener"].database, allow_private=False, clock=clock)
     assert strict.run_once() == 1
@@ -488,3 +495,35 @@ def test_deleting_a_user_deletes_their_webhooks_and_messages(client, admin, alic
     assert client.delete("/api/v1.0/users/alice?purge=true", auth=admin).status_code == 204
     assert count(app, webhooks) == 0
     assert count(app, webhook_messages) == 0
+
+
+def test_the_sender_connects_to_the_address_it_checked(client, alice, receiver, app, monkeypatch):
+    """The name is resolved once: the connection goes to the checked address, and the request
+    still names the host (Host header; TLS would check the name)."""
+    checked = []
+
+    def only_loopback_v4(address: str) -> bool:
+        checked.append(address)
+        return address != "127.0.0.1"
+
+    monkeypatch.setattr(webhook_sender, "refused_address", only_loopback_v4)
+    answers = iter(["127.0.0.1", "127.0.0.2"])  # a second lookup would get another address
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        if host == "hooks.example.com":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(webhook_sender.socket, "getaddrinfo", resolve)
+    url = receiver.url.replace("127.0.0.1", "hooks.example.com")
+    create_webhook(client, alice, url, events=["link.created"])
+    client.post(LINKS, json={"target": "https://example.com/a"}, auth=alice)
+    strict = Sender(app.extensions["shortener"].database, allow_private=False)
+    try:
+        assert strict.run_once() == 1
+    finally:
+        strict.session.close()
+    ((headers, _),) = receiver.received
+    assert headers["Host"].startswith("hooks.example.com:")
+    assert checked == ["127.0.0.1"]
