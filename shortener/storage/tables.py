@@ -172,7 +172,8 @@ visit_rollups = Table(
     Column("link_id", Identifier, ForeignKey("links.id", ondelete="CASCADE"), nullable=False),
     Column("dimension", String(16), nullable=False),  # total | browser | os | referrer
     Column("hour", UTCDateTime, nullable=False),
-    Column("value", String(255), nullable=False),  # "" for total, or no referrer
+    # total: the URL the visits were sent to ("" when not recorded); others: "" for none
+    Column("value", String(255), nullable=False),
     Column("is_bot", Boolean, nullable=False),
     Column("visits", BigInteger, nullable=False),
     PrimaryKeyConstraint("link_id", "dimension", "hour", "value", "is_bot"),

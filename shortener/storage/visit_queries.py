@@ -6,6 +6,12 @@ rollups of a batch are added up in Python, and rows go out through the driver's 
 processing. Each visit carries a unique ``uid``: a batch written twice (a redelivery, a retry
 after a lost commit acknowledgement) inserts only the visits not there yet, and only those
 are counted.
+
+The rollups hold as few rows a visit as the stats allow, since each row is an upsert into an
+index (on SQLite, about a tenth of a visit's cost each): the ``total`` row of a visit is kept
+under the URL it was sent to (so the ``target`` breakdown costs no row of its own; "" for
+visits written before that was recorded), and a visit without a referrer adds no
+``referrer`` row (the direct visits are the total less the referred ones).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from .tables import links, visit_rollups, visits
 
 BOTS_INCLUDE, BOTS_EXCLUDE, BOTS_ONLY = "include", "exclude", "only"
 DIMENSIONS = ("total", "browser", "os", "referrer", "target", "rule", "variant", "country")
+# Breakdowns read from the rows of another dimension (see the module's docstring).
+_STORED_AS = {"target": "total"}
 # SQLite accepts 32,766 parameters a statement; the uid lookups stay well below.
 _LOOKUP_CHUNK = 500
 
@@ -106,17 +114,14 @@ def record(
     )
     # KEY SHARE on PostgreSQL stops a concurrent DELETE of these links until we commit.
     rows = connection.execute(alive_query.with_for_update(read=True, key_share=True)).all()
-    created = {link_id: created_at for link_id, created_at, _ in rows}
     # A visit no rule or variant routed went to the link's target (the fast path does not
-    # carry it: a plain redirect pays nothing for it).
-    targets = {link_id: target for link_id, _, target in rows}
+    # carry it: a plain redirect pays nothing for it); it is filled in as the rows are made.
+    links_by_id = {link_id: (created_at, target) for link_id, created_at, target in rows}
     kept = [
-        visit
-        if visit.target_used is not None
-        else replace(visit, target_used=targets[visit.link_id])
+        (visit, link[1] if visit.target_used is None else visit.target_used)
         for visit in unique.values()
-        if visit.link_id in created
-        and not (not_before_creation and visit.visited_at < created[visit.link_id])
+        if (link := links_by_id.get(visit.link_id)) is not None
+        and not (not_before_creation and visit.visited_at < link[0])
     ]
     if not kept:
         return 0
@@ -127,7 +132,7 @@ def record(
         inserted = _insert_sqlite(connection, kept)
     if not inserted:
         return 0
-    per_link = Counter(visit.link_id for visit in inserted)
+    per_link = Counter(visit.link_id for visit, _ in inserted)
     # A fixed order keeps two writers' updates and upserts from deadlocking on PostgreSQL.
     connection.exec_driver_sql(
         _ADD_VISITS[dialect], [(n, link) for link, n in sorted(per_link.items())]
@@ -148,17 +153,21 @@ def _sqlite_time(moment: datetime) -> str:
     return _stored_time(moment).isoformat(sep=" ", timespec="microseconds")
 
 
-def _row(visit: NewVisit, when) -> tuple:
+# A visit with the URL it was sent to.
+_Sent = tuple[NewVisit, str]
+
+
+def _row(visit: NewVisit, when, target_used: str) -> tuple:
     return (visit.uid, visit.link_id, when, visit.referrer, visit.user_agent, visit.browser,
-            visit.os, visit.is_bot, visit.ip, visit.target_used, visit.rule, visit.variant,
+            visit.os, visit.is_bot, visit.ip, target_used, visit.rule, visit.variant,
             visit.country)  # fmt: skip
 
 
-def _insert_sqlite(connection: Connection, kept: list[NewVisit]) -> list[NewVisit]:
+def _insert_sqlite(connection: Connection, kept: list[_Sent]) -> list[_Sent]:
     """SQLite writes one transaction at a time (BEGIN IMMEDIATE): the uids found here stay
     the only ones stored until we commit."""
-    rows = [_row(visit, _sqlite_time(visit.visited_at)) for visit in kept]
-    uids = [visit.uid for visit in kept]
+    rows = [_row(visit, _sqlite_time(visit.visited_at), target) for visit, target in kept]
+    uids = [visit.uid for visit, _ in kept]
     stored: set[str] = set()
     for start in range(0, len(uids), _LOOKUP_CHUNK):
         chunk = uids[start : start + _LOOKUP_CHUNK]
@@ -167,44 +176,42 @@ def _insert_sqlite(connection: Connection, kept: list[NewVisit]) -> list[NewVisi
             f"SELECT uid FROM visits WHERE uid IN ({marks})", tuple(chunk)
         )
         stored.update(uid for (uid,) in found)
-    new = [(visit, row) for visit, row in zip(kept, rows, strict=True) if visit.uid not in stored]
+    new = [(sent, row) for sent, row in zip(kept, rows, strict=True) if sent[0].uid not in stored]
     if new:
         connection.exec_driver_sql(_SQLITE_INSERT, [row for _, row in new])
-    return [visit for visit, _ in new]
+    return [sent for sent, _ in new]
 
 
-def _insert_postgresql(connection: Connection, kept: list[NewVisit]) -> list[NewVisit]:
+def _insert_postgresql(connection: Connection, kept: list[_Sent]) -> list[_Sent]:
     connection.exec_driver_sql(_PG_BATCH_TABLE)
     driver = connection.connection.dbapi_connection
     try:
         with driver.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
-            for order, visit in enumerate(kept):
-                copy.write_row((order, *_row(visit, _stored_time(visit.visited_at))))
+            for order, (visit, target) in enumerate(kept):
+                copy.write_row((order, *_row(visit, _stored_time(visit.visited_at), target)))
     except driver.OperationalError as error:  # the driver's own: COPY bypasses SQLAlchemy
         raise DatabaseUnavailable(str(error)) from error
     new = {uid for (uid,) in connection.exec_driver_sql(_PG_MOVE)}
-    return [visit for visit in kept if visit.uid in new]
+    return [sent for sent in kept if sent[0].uid in new]
 
 
-def _rollup_rows(inserted: Sequence[NewVisit], dialect: str) -> list[tuple]:
+def _rollup_rows(inserted: Sequence[_Sent], dialect: str) -> list[tuple]:
     counts: Counter[tuple[int, str, datetime, str, bool]] = Counter()
-    for visit in inserted:
+    for visit, target in inserted:
         hour = _stored_time(visit.visited_at).replace(minute=0, second=0, microsecond=0)
-        for dimension, value in (
-            ("total", ""),
-            ("browser", visit.browser or ""),
-            ("os", visit.os or ""),
-            ("referrer", visit.referrer_host or ""),
-            ("target", visit.target_used or ""),
-        ):
-            counts[(visit.link_id, dimension, hour, value[:255], visit.is_bot)] += 1
-        # Only visits a rule or a variant routed, or located, count here (plain visits add
-        # no rows: their share is the total less these).
+        link_id, is_bot = visit.link_id, visit.is_bot
+        counts[(link_id, "total", hour, target[:255], is_bot)] += 1
+        counts[(link_id, "browser", hour, (visit.browser or "")[:255], is_bot)] += 1
+        counts[(link_id, "os", hour, (visit.os or "")[:255], is_bot)] += 1
+        # Only visits with a referrer, routed by a rule or a variant, or located count in
+        # these (the others add no rows: their share is the total less these).
+        if visit.referrer_host:
+            counts[(link_id, "referrer", hour, visit.referrer_host[:255], is_bot)] += 1
         for dimension, value in (("rule", visit.rule), ("variant", visit.variant)):
             if value is not None:
-                counts[(visit.link_id, dimension, hour, str(value), visit.is_bot)] += 1
+                counts[(link_id, dimension, hour, str(value), is_bot)] += 1
         if visit.country:
-            counts[(visit.link_id, "country", hour, visit.country, visit.is_bot)] += 1
+            counts[(link_id, "country", hour, visit.country, is_bot)] += 1
     as_text = dialect == "sqlite"
     return [
         (link, dimension, hour.isoformat(sep=" ", timespec="microseconds") if as_text else hour,
@@ -308,16 +315,37 @@ def top_values(
     limit: int,
     link_ids: Select | None = None,
 ) -> list[tuple[str, int]]:
-    """The most frequent values of a dimension in [since, until), most visits first."""
+    """The most frequent values of a dimension in [since, until), most visits first; "" for
+    visits without a value (a dimension that stores no row for those, such as the referrer,
+    counts them as the total less the rest)."""
     visits_sum = func.sum(visit_rollups.c.visits)
+    stored_as = _STORED_AS.get(dimension, dimension)
+    conditions = _rollup_window(link_id, stored_as, since, until, bots, link_ids)
+    if stored_as != dimension:  # the target breakdown: "" is a visit whose target is unknown
+        conditions.append(visit_rollups.c.value != "")
     query = (
         select(visit_rollups.c.value, visits_sum)
-        .where(*_rollup_window(link_id, dimension, since, until, bots, link_ids))
+        .where(*conditions)
         .group_by(visit_rollups.c.value)
         .order_by(visits_sum.desc(), visit_rollups.c.value)
         .limit(limit)
     )
-    return [(row[0], int(row[1])) for row in connection.execute(query)]
+    top = [(row[0], int(row[1])) for row in connection.execute(query)]
+    if dimension != "referrer":
+        return top
+    window = _rollup_window(link_id, "total", since, until, bots, link_ids)
+    direct = (
+        connection.execute(
+            select(func.coalesce(func.sum(visit_rollups.c.visits), 0)).where(*window)
+        ).scalar_one()
+        - connection.execute(
+            select(func.coalesce(func.sum(visit_rollups.c.visits), 0)).where(*conditions)
+        ).scalar_one()
+    )
+    if direct > 0:
+        # "" sorts first among equals, as in the query's order (the sort is stable).
+        top = sorted([("", int(direct)), *top], key=lambda pair: -pair[1])[:limit]
+    return top
 
 
 def first_hour(
