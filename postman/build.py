@@ -50,7 +50,10 @@ def ident(*parts: str) -> str:
 
 # -- the operations ----------------------------------------------------------------------------
 def example(schema: dict[str, Any]) -> Any:
-    """A value a person can edit: the default, the first allowed one, or one of the type."""
+    """A value a person can edit: the document's example, the default, the first allowed one,
+    or one of the type."""
+    if "example" in schema:
+        return schema["example"]
     if "default" in schema:
         return schema["default"]
     if "enum" in schema:
@@ -70,7 +73,8 @@ def example(schema: dict[str, Any]) -> Any:
 
 
 def example_body(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
-    """The required fields and those with a default; every writable field if that is none."""
+    """The required fields and those with a default or an example; every writable field if
+    that is none."""
     if "$ref" in schema:
         schema = components[schema["$ref"].rsplit("/", 1)[1]]
     writable = {
@@ -79,7 +83,11 @@ def example_body(schema: dict[str, Any], components: dict[str, Any]) -> dict[str
         if not prop.get("readOnly")
     }
     required = set(schema.get("required", ()))
-    chosen = [name for name, prop in writable.items() if name in required or "default" in prop]
+    chosen = [
+        name
+        for name, prop in writable.items()
+        if name in required or "default" in prop or "example" in prop
+    ]
     return {name: example(writable[name]) for name in chosen or writable}
 
 

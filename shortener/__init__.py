@@ -109,4 +109,16 @@ def _top_level_paths(app: Flask) -> frozenset[str]:
         first = rule.rule.lstrip("/").split("/", 1)[0]
         if first and "<" not in first:
             segments.add(first.lower())
-    return frozenset(segments)
+    return frozenset(segments | _beside_slugs(app))
+
+
+def _beside_slugs(app: Flask) -> set[str]:
+    """Fixed names where a slug could stand (/api/v1.0/links/export beside /links/<slug>): a
+    link there could not be read at its own URI."""
+    rules = [rule.rule for rule in app.url_map.iter_rules()]
+    parents = {rule.rsplit("/", 1)[0] for rule in rules if rule.endswith("slug>")}
+    return {
+        last.lower()
+        for parent, last in (rule.rsplit("/", 1) for rule in rules)
+        if parent and parent in parents and last and "<" not in last
+    }

@@ -24,17 +24,23 @@ WEBHOOK = {"url": "https://example.com/hook", "events": ["link.created"]}
 # Every field of the link representation, kept in one place.
 LINK_FIELDS = REPRESENTATION_FIELDS
 NEW_USER = {"username": "carol", "password": PASSWORD}
+EXAMPLE_ORG = "https://example.org/"
+CHANGED = {"title": "Changed"}
 
 # (method, path, body, the scope it needs, the status with only that scope)
 ROUTES = [
     ("GET", "/api/v1.0/links", None, "links:read", 200),
     ("POST", "/api/v1.0/links", {"target": "https://example.org/"}, "links:write", 201),
+    ("POST", "/api/v1.0/links/batch", {"links": [{"target": EXAMPLE_ORG}]}, "links:write", 200),
+    ("PATCH", "/api/v1.0/links/batch", {"slugs": ["docs"], "changes": CHANGED}, "links:write", 200),
+    ("DELETE", "/api/v1.0/links/batch", {"slugs": ["docs"]}, "links:write", 200),
     ("GET", "/api/v1.0/links/docs", None, "links:read", 200),
     ("PUT", "/api/v1.0/links/docs", {"target": "https://example.org/"}, "links:write", 200),
     ("PATCH", "/api/v1.0/links/docs", {"title": "Changed"}, "links:write", 200),
     ("DELETE", "/api/v1.0/links/docs", None, "links:write", 204),
     ("GET", "/api/v1.0/links/docs/visits", None, "stats:read", 200),
     ("GET", "/api/v1.0/links/docs/stats", None, "stats:read", 200),
+    ("GET", "/api/v1.0/links/export", None, "links:read", 200),
     ("GET", "/api/v1.0/links/docs/qr", None, "links:read", 200),
     ("GET", "/api/v1.0/links/docs/rules", None, "links:read", 200),
     ("PUT", "/api/v1.0/links/docs/rules", {"rules": []}, "links:write", 200),

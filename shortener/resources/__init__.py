@@ -6,6 +6,8 @@ from flask import Flask
 from flask_restful import Api
 
 from ..problems import render_error
+from .batches import LinkBatch
+from .export import LinkExport
 from .history import AllHistory, LinkHistory
 from .links import LinkCollection, LinkItem
 from .openapi import OpenApiDocument
@@ -36,6 +38,9 @@ def init_app(app: Flask) -> None:
     api = ProblemApi(app, prefix=API_PREFIX)
     api.add_resource(Root, "/", endpoint="root", strict_slashes=False)
     api.add_resource(LinkCollection, "/links", endpoint="links")
+    # Before /links/<slug>; "export" is a reserved slug (shortener/__init__.py).
+    api.add_resource(LinkExport, "/links/export", endpoint="links_export")
+    api.add_resource(LinkBatch, "/links/batch", endpoint="links_batch")
     api.add_resource(LinkItem, "/links/<string:slug>", endpoint="link")
     api.add_resource(UserCollection, "/users", endpoint="users")
     api.add_resource(UserItem, "/users/<string:username>", endpoint="user")
@@ -45,9 +50,9 @@ def init_app(app: Flask) -> None:
     api.add_resource(LinkRules, "/links/<string:slug>/rules", endpoint="link_rules")
     api.add_resource(LinkHistory, "/links/<string:slug>/history", endpoint="link_history")
     api.add_resource(AllStats, "/stats", endpoint="stats")
+    api.add_resource(AllHistory, "/history", endpoint="history")
     api.add_resource(TagCollection, "/tags", endpoint="tags")
     api.add_resource(TagItem, "/tags/<string:name>", endpoint="tag")
-    api.add_resource(AllHistory, "/history", endpoint="history")
     api.add_resource(TokenCollection, "/tokens", endpoint="tokens")
     api.add_resource(TokenItem, "/tokens/<string:token_id>", endpoint="token")
     api.add_resource(WebhookCollection, "/webhooks", endpoint="webhooks")

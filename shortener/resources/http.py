@@ -72,12 +72,19 @@ def _refuse_cut_off_body(raw: bytes) -> None:
 
 def load_body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
     """The body loaded through ``schema``; 422 with a message per field otherwise."""
-    data = read_json()
+    return loaded(schema, read_json(), partial=partial)
+
+
+def loaded(
+    schema: Schema, data: Any, *, partial: bool = False, what: str = "The body"
+) -> dict[str, Any]:
+    """``data`` (a body, or one item of a batch) loaded through ``schema``; InvalidInput
+    (422) with a message per field otherwise."""
     try:
         return schema.load(data, partial=partial)
     except ValidationError as error:
         raise InvalidInput(
-            "The body has invalid fields.",
+            f"{what} has invalid fields.",
             errors=_field_errors(schema, error.normalized_messages()),
         ) from None
 

@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from ..auth import current_user
 from ..schemas.link_filters import LinkListQuery, link_filter_of
 from ..schemas.links import LinkSchema, check_slug
+from ..schemas.new_link import NewLinkSchema
 from ..schemas.pages import page_of
 from ..services.errors import InvalidInput
 from ..services.forwarding import UTM_FIELDS
@@ -53,6 +54,12 @@ def _with_lifetime(fields: LinkFields, body: dict) -> LinkFields:
     )
 
 
+def link_fields(body: dict) -> LinkFields:
+    """A POST or PUT body, as LinkSchema loaded it, as the fields the link service writes;
+    shortener import turns each row into fields here too (cli.py)."""
+    return _with_lifetime(_fields(body), body)
+
+
 def _path_slug(body: dict, slug: str) -> None:
     """The slug is part of the URI: a body may repeat it, never change it; PUT checks it."""
     if "slug" in body and body["slug"] != slug:
@@ -86,9 +93,13 @@ class LinkCollection(Resource):
         "createLink",
         "Create a link at a slug of yours, or at a generated one",
         scope=LINKS_WRITE,
-        body=LinkSchema,
+        body=NewLinkSchema,
         response=LinkSchema,
         status=201,
+        other_statuses={
+            200: "find_if_exists: your existing link with the same target and options."
+        },
+        headers=("Location",),
         errors=(409,),
         links=LINK_LINKS,
         tags=("links",),
@@ -96,6 +107,11 @@ class LinkCollection(Resource):
         idempotent=True,
     )
     def post(self, body):
+        if body["find_if_exists"]:  # README "Deduplication"
+            link, created = services().links.find_or_create(
+                current_user(), link_fields(body), slug=body.get("slug")
+            )
+            return link, 201 if created else 200
         return services().links.create(
             current_user(), _with_lifetime(_fields(body), body), slug=body.get("slug")
         )

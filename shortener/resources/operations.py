@@ -80,7 +80,8 @@ def respond(declared: Operation, result: Any, query: Mapping[str, Any]) -> Respo
         return response
     with uri_templates():
         body = declared.response.dump(result)
-    headers = {"Location": body["uri"]} if status == 201 and "uri" in body else None
+    located = status == 201 or "Location" in declared.headers  # e.g. find_if_exists's 200
+    headers = {"Location": body["uri"]} if located and "uri" in body else None
     response = json_response(body, status, headers)
     if declared.etag:
         tag_record(response, result)

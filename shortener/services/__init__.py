@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass
 
 from ..storage import Database
+from .batches import BatchService
 from .geoip import country_lookup
 from .history import HistoryService
 from .idempotency import IdempotencyService
@@ -38,6 +39,11 @@ class Services:
     history: HistoryService
     # Owners' webhooks; their outbox is filled by link events and the visit writer.
     webhooks: WebhookService
+
+    @functools.cached_property
+    def batches(self) -> BatchService:
+        """Batches of link writes, made through ``links`` (services/batches.py)."""
+        return BatchService(self.links)
 
     @functools.cached_property
     def tags(self) -> TagService:

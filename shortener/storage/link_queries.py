@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -166,10 +167,14 @@ def crawlable_slugs(connection: Connection) -> list[str]:
     return sorted(connection.execute(_CRAWLABLE_SLUGS).scalars())
 
 
+# Built once: a batch reads a link by slug a thousand times in one request.
+_FIND_BY_SLUG = _SELECT_LINKS.where(links.c.slug == bindparam("found_slug"))
+
+
 def find_by_slug(connection: Connection, slug: str) -> LinkRecord | None:
     if cannot_be_stored(slug):
         return None
-    row = connection.execute(_SELECT_LINKS.where(links.c.slug == slug)).first()
+    row = connection.execute(_FIND_BY_SLUG, {"found_slug": slug}).first()
     return None if row is None else LinkRecord(**row._mapping)
 
 
@@ -252,9 +257,13 @@ def insert_link(
     crawlable: bool = False,
     options: dict[str, Any] | None = None,
     routing: dict[str, Any] | None = None,
+    imported_visits: int = 0,
+    created_at: datetime | None = None,
 ) -> dict[str, Any]:
     """The new row (all but its owner's name), as written, defaults included. ``options``:
-    forward_query, the UTM fields and password_hash (migration 0010)."""
+    forward_query, the UTM fields and password_hash (migration 0010). An imported link
+    (migration 0012) starts with the visits counted where it came from, and may keep the time
+    it was created there."""
     result = connection.execute(
         _INSERT_LINK,
         dict(
@@ -264,12 +273,13 @@ def insert_link(
             sort_title=title or "",  # the title sort's key (migration 0014)
             redirect_status=redirect_status,
             crawlable=crawlable,
-            visit_count=0,
+            visit_count=imported_visits,
+            imported_visits=imported_visits,
             **(lifetime or {}),
             **(options or {}),
             **(routing or {}),  # rules and variants, JSON text (migration 0011)
             owner_id=owner_id,
-            created_at=now,
+            created_at=created_at or now,
             updated_at=now,
         ),
     )
@@ -397,3 +407,47 @@ def delete_gone_before(connection: Connection, ids: list[int], cutoff: datetime)
         return 0
     result = connection.execute(delete(links).where(links.c.id.in_(ids), _gone_before(cutoff)))
     return result.rowcount
+
+
+# -- deduplication (services/links.py find_or_create) -------------------------------------
+def lock_target(connection: Connection, owner_id: int, target: str) -> None:
+    """Serialises the find-or-create of one owner's target until the transaction ends, so two
+    concurrent requests cannot both find nothing and both create. SQLite's write transaction
+    (BEGIN IMMEDIATE) already excludes every other writer; PostgreSQL takes a transaction-level
+    advisory lock on a 64-bit digest of (owner, target)."""
+    if connection.dialect.name != "postgresql":
+        return
+    connection.execute(select(func.pg_advisory_xact_lock(_target_key(owner_id, target))))
+
+
+def lock_targets(connection: Connection, owner_id: int, targets: Sequence[str]) -> None:
+    """``lock_target`` for many targets (a batch) in one statement, in the order of their keys:
+    two batches that share targets then take them in the same order, and never deadlock."""
+    if connection.dialect.name != "postgresql" or not targets:
+        return
+    keys = sorted({_target_key(owner_id, target) for target in targets})
+    connection.exec_driver_sql(
+        "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(%(keys)s::bigint[]) AS k "
+        "ORDER BY k) AS ordered",
+        {"keys": keys},
+    )
+
+
+def _target_key(owner_id: int, target: str) -> int:
+    """A 64-bit advisory lock key for one owner's target."""
+    digest = hashlib.sha256(f"{owner_id}\n{target}".encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def same_target(connection: Connection, owner_id: int, target: str) -> list[LinkRecord]:
+    """The owner's links to exactly ``target`` (as stored, i.e. normalised), oldest first."""
+    query = _SELECT_LINKS.where(links.c.owner_id == owner_id, links.c.target == target)
+    return [LinkRecord(**row._mapping) for row in connection.execute(query.order_by(links.c.id))]
+
+
+def taken_slugs(connection: Connection, slugs: Sequence[str]) -> set[str]:
+    """Those of ``slugs`` that a link has (one query; a batch checks its slugs up front)."""
+    wanted = [slug for slug in slugs if not cannot_be_stored(slug)]
+    if not wanted:
+        return set()
+    return set(connection.execute(select(links.c.slug).where(links.c.slug.in_(wanted))).scalars())
