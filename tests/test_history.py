@@ -265,3 +265,48 @@ def test_a_users_purge_leaves_a_deletion_for_each_link(client, alice, admin):
         deleted, created = client.get(f"{HISTORY}?slug={slug}", auth=admin).get_json()["history"]
         assert deleted["event"] == "link.deleted" and deleted["by"] == f"{API}/users/admin"
         assert created["by"] == f"{API}/users/alice"  # the URI of a user who no longer is
+
+
+# -- changes through tags, batches and imports --------------------------------------------------
+BATCH = f"{LINKS}/batch"
+
+
+def test_tags_changes_show_in_history(client, alice):
+    client.post(
+        LINKS, json={"slug": "tagged", "target": "https://e.com/", "tags": ["News"]}, auth=alice
+    )
+    client.patch(f"{LINKS}/tagged", json={"tags": ["News", "sport"]}, auth=alice)
+    client.patch(f"{LINKS}/tagged", json={"tags": []}, auth=alice)
+    cleared, added, created = (r["changes"] for r in history(client, alice, "tagged"))
+    assert created["tags"] == [None, ["News"]]
+    assert added == {"tags": [["News"], ["News", "sport"]]}
+    assert cleared == {"tags": [["News", "sport"], []]}
+
+
+def test_a_batch_leaves_a_revision_per_item_done_and_none_for_a_failed_one(
+    client, alice, admin, revision_count
+):
+    links = [
+        {"slug": "b1", "target": "https://e.com/1"},
+        {"slug": "b2", "target": "not a url"},
+        {"slug": "b3", "target": "https://e.com/3"},
+    ]
+    answer = client.post(BATCH, json={"links": links}, auth=alice)
+    assert [item["status"] for item in answer.get_json()["results"]] == [201, 422, 201]
+    assert revision_count() == 2
+    dry = client.patch(
+        BATCH, json={"slugs": ["b1", "b3"], "changes": {"title": "T"}, "dry_run": True}, auth=alice
+    )
+    assert dry.status_code == 200
+    assert revision_count() == 2  # a dry run changes nothing, so it leaves nothing
+    changed = client.patch(
+        BATCH, json={"slugs": ["b1", "b3"], "changes": {"title": "T"}}, auth=alice
+    )
+    assert changed.status_code == 200
+    assert history(client, alice, "b3")[0]["changes"] == {"title": [None, "T"]}
+    atomic = client.post(BATCH, json={"links": links, "atomic": True}, auth=alice)
+    assert atomic.status_code in (409, 422)
+    assert revision_count() == 4  # all or nothing: nothing
+    assert client.delete(BATCH, json={"slugs": ["b1"]}, auth=alice).status_code == 200
+    deleted = client.get(f"{HISTORY}?slug=b1", auth=admin).get_json()["history"]
+    assert [r["event"] for r in deleted] == ["link.deleted", "link.updated", "link.created"]
