@@ -12,13 +12,29 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo
 from marshmallow import Schema, ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from . import create_app, metrics
+from .resources.export import export_stream
+from .resources.links import link_fields
+from .schemas.importing import ImportedLinkSchema, LinkExportQuery
 from .schemas.tokens import TokenSchema
 from .schemas.users import UserChangeSchema, UserSchema
+from .services import importing
 from .services.actors import OPERATOR, utcnow
 from .services.errors import InvalidInput, ShortenerError
+from .services.exporting import EXPORT_FORMATS
 from .services.lifetime import parse_age
+from .services.links import Imported
 from .services.users import generate_password
 from .storage import DatabaseUnavailable, migrations
 
@@ -312,6 +328,168 @@ def links_purge_expired(older_than: timedelta, dry_run: bool) -> None:
         since = link.valid_until if link.status == "expired" else link.exhausted_at
         click.echo(f"{verb} {link.slug} ({link.status} since {_timestamp(since)})")
     click.echo(f"{verb} {len(gone)} link{'' if len(gone) == 1 else 's'}")
+
+
+# -- import and export (services/importing.py, services/exporting.py) ----------------------
+class _Rate(ProgressColumn):
+    """Rows a second, for the import's progress bar."""
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        if not speed and task.elapsed:
+            speed = task.completed / task.elapsed
+        return Text(f"{speed:,.0f} rows/s" if speed else "- rows/s")
+
+
+def _owner_name(uri: object) -> str | None:
+    """The user name at the end of a link's ``owner`` URI (.../users/<name>)."""
+    if not isinstance(uri, str) or "/users/" not in uri:
+        return None
+    return uri.rstrip("/").rsplit("/", 1)[-1] or None
+
+
+def _checked_row(schema: ImportedLinkSchema, data: dict) -> importing.CheckedRow:
+    """A row checked by the API's own rules (LinkSchema) and made into link fields."""
+    owner = _owner_name(data.get("owner"))
+    data = schema.without_server_fields(data)
+    try:
+        body = schema.load(data)
+    except ValidationError as error:
+        raise InvalidInput("Invalid link.", errors=error.normalized_messages()) from None
+    created_at, visits = body.pop("created_at"), body.pop("visit_count")
+    return importing.CheckedRow(
+        fields=link_fields(body),
+        slug=body.get("slug"),
+        imported=Imported(created_at=created_at, visits=visits or 0),
+        owner=owner,
+    )
+
+
+@main.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(importing.FORMATS),
+    help="The file's format; by default from its extension (.csv, .json).",
+)
+@click.option("--owner", help="The user the links go to (json: else each link's owner).")
+@click.option("--dry-run", is_flag=True, help="Check every row; store nothing.")
+@click.option(
+    "--on-conflict",
+    type=click.Choice(importing.CONFLICTS),
+    default="skip",
+    show_default=True,
+    help="A slug that exists (or, without a slug, the owner's link to the same target).",
+)
+def import_links(file, format_name: str | None, owner: str | None, dry_run: bool, on_conflict):
+    """Import links from FILE: our csv or json export, or Bitly's, YOURLS', Kutt's or
+    Shlink's (README "Import and export"). Bad rows are reported by line, the rest go on;
+    running it again imports nothing twice. Exit status 1 if a row failed."""
+    if format_name is None:
+        extension = os.path.splitext(file.name)[1].lower().lstrip(".")
+        if extension not in ("csv", "json"):
+            raise click.UsageError("Give --format: the file's extension does not say it.")
+        format_name = extension
+    if owner is None and format_name != "json":
+        raise click.UsageError(f"--owner is needed for --format {format_name}.")
+    try:
+        rows = importing.read(file.read(), format_name)
+    except importing.ImportFileError as error:
+        raise click.ClickException(error.detail) from None
+    except UnicodeDecodeError:
+        raise click.ClickException("The file is not UTF-8 text.") from None
+    users: dict[str, object] = {}
+
+    def user(name: str):
+        if name not in users:
+            users[name] = _run(lambda: _services().users.get(OPERATOR, name))
+        return users[name]
+
+    default_owner = user(owner) if owner is not None else None
+    schema = ImportedLinkSchema()
+    writer = importing.LinkImport(_services().links, on_conflict=on_conflict, dry_run=dry_run)
+    progress = Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _Rate(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+    with progress:
+        task = progress.add_task("import", total=len(rows))
+        for start in range(0, len(rows), importing.CHUNK_SIZE):
+            chunk = rows[start : start + importing.CHUNK_SIZE]
+            problems: dict[int, str] = {}
+            pending: list[importing.Pending] = []
+            for row in chunk:
+                checked = _pending_row(row, schema, default_owner, user)
+                if isinstance(checked, str):
+                    problems[row.line] = checked
+                    writer.failed()
+                else:
+                    pending.append(checked)
+            problems.update(_run(lambda pending=pending: writer.write(pending)))
+            for line in sorted(problems):
+                click.echo(f"line {line}: {problems[line]}")
+            progress.advance(task, len(chunk))
+    if dry_run:
+        click.echo("dry run: nothing was stored")
+    click.echo(str(writer.summary))
+    if writer.summary.failed:
+        sys.exit(1)
+
+
+def _pending_row(row: importing.Row, schema, default_owner, user) -> importing.Pending | str:
+    """The row checked and its owner found, or the problem to report."""
+    if row.problem is not None:
+        return row.problem
+    try:
+        checked = _checked_row(schema, row.data)
+        owner = default_owner
+        if owner is None:
+            if checked.owner is None:
+                raise InvalidInput("No owner: the link names none; give --owner.")
+            owner = user(checked.owner)
+    except ShortenerError as error:
+        return importing.problem_text(error)
+    except _ServiceErrors as error:
+        return error.message
+    return importing.Pending(row.line, owner, checked)
+
+
+@main.command("export")
+@click.option("--owner", help="Only this user's links (default: every user's).")
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(EXPORT_FORMATS),
+    default="json",
+    show_default=True,
+    help='json: {"links": [...]} as the API shows them; csv: our CSV columns.',
+)
+@click.option("--with-visits", is_flag=True, help="Include each link's visit_count.")
+@click.option(
+    "--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout."
+)
+def export_links(owner: str | None, format_name: str, with_visits: bool, output) -> None:
+    """Write every link (or --owner's) as json or csv; `shortener import` reads it back."""
+    if owner is not None:
+        _run(lambda: _services().users.get(OPERATOR, owner))
+    query = _checked(
+        LinkExportQuery(),
+        {
+            "format": format_name,
+            "with_visits": "true" if with_visits else "false",
+            **({"owner": owner} if owner is not None else {}),
+        },
+    )
+    settings = current_app.extensions["shortener.settings"]
+    # The representation holds absolute URIs: under SHORTENER_PUBLIC_URL when set.
+    with current_app.test_request_context(base_url=settings.public_url or "http://localhost/"):
+        _run(lambda: output.writelines(export_stream(OPERATOR, query)))
 
 
 # -- idempotency keys ---------------------------------------------------------------------

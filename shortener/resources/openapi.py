@@ -72,6 +72,7 @@ HEADERS = {
     "Allow": ("The methods this resource supports.", {}),
     "Cache-Control": ("Who may cache the answer, and for how long.", {}),
     "Vary": ("The request headers the answer depends on.", {}),
+    "Content-Disposition": ("A file name for the download, e.g. `attachment; filename=...`.", {}),
     "ETag": (
         "The representation's entity tag: strong for a link, user, token or QR code, weak "
         "for a page.",
