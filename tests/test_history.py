@@ -283,6 +283,24 @@ def test_tags_changes_show_in_history(client, alice):
     assert cleared == {"tags": [["News", "sport"], []]}
 
 
+def test_renaming_or_deleting_a_tag_leaves_a_revision_on_each_link_carrying_it(client, alice):
+    for slug, tags in (("t1", ["news", "b"]), ("t2", ["News"]), ("t3", ["other"])):
+        client.post(
+            LINKS, json={"slug": slug, "target": "https://e.com/", "tags": tags}, auth=alice
+        )
+    _, bearer = token_of(client, alice, "links:read", "links:write")
+    renamed = client.patch("/api/v1.0/tags/news", json={"name": "Press"}, headers=bearer)
+    assert renamed.status_code == 200, renamed.get_json()
+    assert client.delete("/api/v1.0/tags/b", auth=alice).status_code == 204
+    deleted_b, rename_1, _ = history(client, alice, "t1")
+    assert rename_1["changes"] == {"tags": [["news", "b"], ["Press", "b"]]}
+    assert rename_1["via"].startswith(f"{API}/tokens/")
+    assert deleted_b["changes"] == {"tags": [["Press", "b"], ["Press"]]}
+    assert deleted_b["via"] == "password"
+    assert history(client, alice, "t2")[0]["changes"] == {"tags": [["news"], ["Press"]]}
+    assert len(history(client, alice, "t3")) == 1  # not carrying it: untouched
+
+
 def test_a_batch_leaves_a_revision_per_item_done_and_none_for_a_failed_one(
     client, alice, admin, revision_count
 ):
@@ -310,3 +328,16 @@ def test_a_batch_leaves_a_revision_per_item_done_and_none_for_a_failed_one(
     assert client.delete(BATCH, json={"slugs": ["b1"]}, auth=alice).status_code == 200
     deleted = client.get(f"{HISTORY}?slug=b1", auth=admin).get_json()["history"]
     assert [r["event"] for r in deleted] == ["link.deleted", "link.updated", "link.created"]
+
+
+def test_an_import_leaves_revisions_via_the_command_line(app, client, alice, tmp_path):
+    source = tmp_path / "links.csv"
+    source.write_text("target,slug,title\nhttps://e.com/i1,imp1,Imported\n")
+    result = app.test_cli_runner().invoke(
+        main, ["import", str(source), "--format", "csv", "--owner", "alice"]
+    )
+    assert result.exit_code == 0, result.output
+    (created,) = history(client, alice, "imp1")
+    assert created["event"] == "link.created" and created["via"] == "cli"
+    assert created["by"] == f"{API}/users/alice"  # made for alice by the command line
+    assert created["changes"]["title"] == [None, "Imported"]

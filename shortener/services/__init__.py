@@ -48,7 +48,7 @@ class Services:
     @functools.cached_property
     def tags(self) -> TagService:
         """Owners' tags: list, rename, delete (services/tags.py)."""
-        return TagService(self.database)
+        return TagService(self.database, link_events=self.link_events, link_fields=EVENT_FIELDS)
 
     def close(self) -> None:
         """Writes buffered visits, then releases database connections."""

@@ -17,12 +17,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from ..storage import Database, user_queries
+from ..storage import Database, link_queries, user_queries
 from ..storage import tag_queries as queries
-from ..storage.records import UserRecord
+from ..storage.records import LinkRecord, UserRecord
 from ..storage.tag_queries import TagRecord
 from .actors import can_see_owner, utcnow
 from .errors import InvalidParameter, NotFound
+from .link_events import LinkEvents, current_acting, updated
 from .pagination import Page
 
 MAX_TAGS_PER_LINK = 50
@@ -85,8 +86,18 @@ def set_tags_on(
 
 
 class TagService:
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        link_events: LinkEvents | None = None,
+        link_fields: Sequence[str] = (),
+    ) -> None:
         self.database = database
+        # A rename or a deletion changes the tags of every link carrying the tag: each is a
+        # link.updated event (history, webhooks), with ``link_fields`` (links.EVENT_FIELDS).
+        self.link_events = link_events if link_events is not None else LinkEvents()
+        self.link_fields = tuple(link_fields)
 
     def list(
         self, actor: UserRecord, *, owner: str | None, cursor: str | None, limit: int
@@ -113,8 +124,10 @@ class TagService:
         new_name = normal_form(new_name)
         with self.database.write() as connection:
             tag = self._find(connection, actor, name, owner)
+            before = link_queries.links_with_tag(connection, tag.id)
             queries.rename(connection, tag, new_name, tag_key(new_name), utcnow())
             renamed = queries.find(connection, tag.owner_id, tag_key(new_name))
+            self._publish_changes(connection, actor, before)
         assert renamed is not None
         return _as_seen_by(actor, renamed)
 
@@ -122,7 +135,21 @@ class TagService:
         """Takes the tag off every link of its owner (each gets a new version)."""
         with self.database.write() as connection:
             tag = self._find(connection, actor, name, owner)
+            before = link_queries.links_with_tag(connection, tag.id)
             queries.remove(connection, tag, utcnow())
+            self._publish_changes(connection, actor, before)
+
+    def _publish_changes(
+        self, connection: Connection, actor: UserRecord, before: list[LinkRecord]
+    ) -> None:
+        """One link.updated event per link whose tags changed, in the same transaction."""
+        after = link_queries.links_with_ids(connection, [link.id for link in before])
+        acting = current_acting(actor)
+        events = [
+            updated(old, new, self.link_fields, acting)
+            for old, new in zip(before, after, strict=True)
+        ]
+        self.link_events.publish(connection, [event for event in events if event is not None])
 
     def _find(
         self, connection: Connection, actor: UserRecord, name: str, owner: str | None

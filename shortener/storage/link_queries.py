@@ -29,7 +29,7 @@ from .keyset import newest_first
 from .link_filters import LinkFilter, filtered, sorted_page
 from .lookups import cannot_be_stored
 from .records import LinkRecord, Redirect
-from .tables import CRAWLABLE, UTCDateTime, links, users
+from .tables import CRAWLABLE, UTCDateTime, link_tags, links, users
 from .tag_queries import link_tag_names_column
 from .typed_reads import TypedRead
 
@@ -322,6 +322,20 @@ def owner_has_links(connection: Connection, owner_id: int) -> bool:
 def links_of_owner(connection: Connection, owner_id: int) -> list[LinkRecord]:
     """Every link of the owner, oldest first (a purge of the owner reports each)."""
     query = _SELECT_LINKS.where(links.c.owner_id == owner_id).order_by(links.c.id)
+    return [LinkRecord(**row._mapping) for row in connection.execute(query)]
+
+
+def links_with_tag(connection: Connection, tag_id: int) -> list[LinkRecord]:
+    """Every link carrying the tag, oldest first (a rename or a deletion of the tag reports
+    each)."""
+    carrying = select(link_tags.c.link_id).where(link_tags.c.tag_id == tag_id)
+    query = _SELECT_LINKS.where(links.c.id.in_(carrying)).order_by(links.c.id)
+    return [LinkRecord(**row._mapping) for row in connection.execute(query)]
+
+
+def links_with_ids(connection: Connection, ids: Sequence[int]) -> list[LinkRecord]:
+    """The links of ``ids`` that exist, oldest first."""
+    query = _SELECT_LINKS.where(links.c.id.in_(ids)).order_by(links.c.id)
     return [LinkRecord(**row._mapping) for row in connection.execute(query)]
 
 
