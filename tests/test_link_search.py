@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from support import assert_problem
@@ -142,8 +142,15 @@ def test_exclude_tag_leaves_out_links_with_any_of_them(client, alice, catalogue)
         ("nothing like it", []),
     ],
 )
-def test_q_searches_slug_title_and_target(client, alice, catalogue, q, expected):
+@pytest.mark.parametrize("window", [1000, 2], ids=["nearby", "index"])
+def test_q_searches_slug_title_and_target(
+    client, alice, catalogue, q, expected, window, monkeypatch
+):
+    """Both ways a search is answered: from the links nearest its page, and (when those do
+    not fill it) through the search index."""
+    monkeypatch.setattr(link_queries, "SEARCH_WINDOW", window)
     assert found(client, alice, q=q) == expected
+    assert found(client, alice, f"q={quote(q)}&limit=1&sort=slug") == sorted(expected)
 
 
 def test_target_matches_exactly_after_normalisation(client, alice, catalogue):
@@ -257,3 +264,20 @@ def explain(connection, query) -> str:
     rows = connection.exec_driver_sql(f"EXPLAIN {compiled.string}", values)
     lines = [str(row[0]).lower() for row in rows]
     return "\n".join(lines[: next((i for i, x in enumerate(lines) if "subplan" in x), None)])
+
+
+def test_the_search_index_follows_every_change_of_a_link(client, alice, monkeypatch):
+    monkeypatch.setattr(link_queries, "SEARCH_WINDOW", 1)  # always through the index
+    for slug in ("one", "two", "three"):
+        create(client, alice, slug, title=f"Title {slug}")
+    assert found(client, alice, q="title tw") == ["two"]
+    client.patch(f"{LINKS}/two", json={"title": "Renamed"}, auth=alice)
+    assert found(client, alice, q="title tw") == []
+    assert found(client, alice, q="RENAMED") == ["two"]
+    body = {"target": "https://elsewhere.example/path", "title": None}
+    assert client.put(f"{LINKS}/one", json=body, auth=alice).status_code == 200
+    assert found(client, alice, q="elsewhere") == ["one"]
+    assert found(client, alice, q="title one") == []
+    assert client.delete(f"{LINKS}/three", auth=alice).status_code == 204
+    assert found(client, alice, q="title three") == []
+    assert found(client, alice, q="wo") == ["two"]  # shorter than a trigram: every link read

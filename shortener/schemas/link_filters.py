@@ -17,7 +17,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from ..services.lifetime import STATUSES
 from ..services.tags import tag_key
 from ..storage.link_filters import DEFAULT_SORT, SORTS, LinkFilter
-from .fields import Instant, Username
+from .fields import Instant, Username, label
 from .pages import PageQuery
 from .tags import TagName
 from .targets import TargetUrl
@@ -50,10 +50,10 @@ class LinkFilterSchema(Schema):
     )
     q = fields.String(
         load_default=None,
-        validate=validate.Length(1, 200),
+        validate=label(200, min_length=1),
         metadata={
             "description": "Only links with this text in their slug, title or target, "
-            "case-insensitively."
+            "case-insensitively (on SQLite for ASCII letters only)."
         },
     )
     target = TargetUrl(

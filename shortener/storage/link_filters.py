@@ -8,12 +8,27 @@ keyset position (sort key, id), an index range scan on every sort (migration 001
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, literal, or_, select, tuple_
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Select,
+    column,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    tuple_,
+)
+from sqlalchemy.ext.compiler import compiles
 
 from .tables import UTCDateTime, link_tags, links, tags
 
@@ -78,14 +93,7 @@ def filtered(
     conditions.extend(_has_tag(key) for key in dict.fromkeys(link_filter.tag_keys))
     conditions.extend(~_has_tag(key) for key in dict.fromkeys(link_filter.exclude_tag_keys))
     if link_filter.q:
-        q = link_filter.q
-        conditions.append(
-            or_(
-                links.c.slug.icontains(q, autoescape=True),
-                links.c.title.icontains(q, autoescape=True),
-                links.c.target.icontains(q, autoescape=True),
-            )
-        )
+        conditions.append(_Search(link_filter.q))
     if link_filter.target is not None:
         conditions.append(links.c.target == link_filter.target)
     if link_filter.created_since is not None:
@@ -97,6 +105,94 @@ def filtered(
             raise ValueError("a status filter needs the lifetime condition")
         conditions.append(status_is(link_filter.status, now))
     return query.where(*conditions) if conditions else query
+
+
+# What q searches, on PostgreSQL: the expression of the trigram index ix_links_search (migration
+# 0017); chr(1) keeps a match from spanning two fields.
+_SEPARATOR = literal_column("chr(1)")
+SEARCH_TEXT = func.lower(
+    links.c.slug
+    + _SEPARATOR
+    + func.coalesce(links.c.title, literal_column("''"))
+    + _SEPARATOR
+    + links.c.target
+)
+
+
+class _Search(ColumnElement[bool]):
+    """``q`` in the slug, title or target, case-insensitively, as each database does it fast:
+    PostgreSQL through the trigram index of SEARCH_TEXT; SQLite through its FTS5 trigram table
+    (a text of one or two characters: in one pass over the table, case-insensitive for ASCII
+    letters as its LIKE is). Either gives the ids, which the page's own index walk picks from."""
+
+    inherit_cache = False  # the statement is compiled per search
+    type = Boolean()
+
+    def __init__(self, q: str) -> None:
+        self.q = q
+        self.pattern = "%" + _LIKE_SPECIAL.sub(r"\\\g<0>", q) + "%"
+
+
+_LIKE_SPECIAL = re.compile(r"[\\%_]")
+
+
+# SQLite: the FTS5 trigram table of migration 0017 (rowid: the link's id).
+_LINKS_SEARCH = table("links_search", column("rowid"), column("body"))
+_MATCH_MINIMUM = 3  # trigrams: a shorter text is looked for in every link instead
+
+
+@compiles(_Search, "sqlite")
+def _search_by_fts_trigrams(element: _Search, compiler, **kw) -> str:
+    if len(element.q) < _MATCH_MINIMUM:
+        return _search_in_one_pass(element, compiler, **kw)
+    phrase = '"' + element.q.replace('"', '""') + '"'
+    matching = select(_LINKS_SEARCH.c.rowid).where(
+        literal_column("links_search").op("MATCH")(phrase)
+    )
+    return compiler.process(links.c.id.in_(matching), **kw)
+
+
+@compiles(_Search)
+def _search_in_one_pass(element: _Search, compiler, **kw) -> str:
+    searched = links.alias("searched")
+    matching = select(searched.c.id).where(
+        or_(
+            *(
+                column.like(element.pattern, escape="\\")
+                for column in (searched.c.slug, searched.c.title, searched.c.target)
+            )
+        )
+    )
+    return compiler.process(links.c.id.in_(matching), **kw)
+
+
+@compiles(_Search, "postgresql")
+def _search_by_trigrams(element: _Search, compiler, **kw) -> str:
+    pattern = func.lower(literal(element.pattern))
+    return compiler.process(SEARCH_TEXT.like(pattern, escape="\\"), **kw)
+
+
+class RowMatches(ColumnElement[bool]):
+    """``q`` in this link's slug, title or target (per row: no index), as ``_Search`` would
+    say: for a search's first look at the links nearest its page (storage/link_queries.py)."""
+
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(self, q: str) -> None:
+        self.pattern = _Search(q).pattern
+
+
+@compiles(RowMatches)
+def _row_matches(element: RowMatches, compiler, **kw) -> str:
+    columns = (links.c.slug, links.c.title, links.c.target)
+    return compiler.process(or_(*(c.like(element.pattern, escape="\\") for c in columns)), **kw)
+
+
+@compiles(RowMatches, "postgresql")
+def _row_matches_text(element: RowMatches, compiler, **kw) -> str:
+    pattern = func.lower(literal(element.pattern))
+    return compiler.process(SEARCH_TEXT.like(pattern, escape="\\"), **kw)
 
 
 def matching_ids(link_filter: LinkFilter, *, owner_id: int | None) -> Select:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from sqlalchemy import (
 
 from .engine import Database
 from .keyset import newest_first
-from .link_filters import LinkFilter, filtered, sorted_page
+from .link_filters import LinkFilter, RowMatches, filtered, sorted_page
 from .lookups import cannot_be_stored
 from .records import LinkRecord, Redirect
 from .tables import CRAWLABLE, UTCDateTime, link_tags, links, users
@@ -224,9 +225,49 @@ def find_page(
 ) -> list[LinkRecord]:
     """Links matching ``link_filter`` (storage/link_filters.py), of ``owner_id`` (None: every
     owner's), in ``sort`` order from just after the keyset position ``after``."""
+    if link_filter.q:
+        found = _search_nearby(
+            connection, link_filter, owner_id=owner_id, sort=sort, after=after, limit=limit, now=now
+        )
+        if found is not None:
+            return found
     query = filtered_page_query(
         link_filter, owner_id=owner_id, sort=sort, after=after, limit=limit, now=now
     )
+    return [LinkRecord(**row._mapping) for row in connection.execute(query)]
+
+
+# A search first tests this many links in the page's order, one by one: a common word fills
+# its page from them at once, where the search index would list every link that has it.
+SEARCH_WINDOW = 1000
+
+
+def _search_nearby(
+    connection: Connection,
+    link_filter: LinkFilter,
+    *,
+    owner_id: int | None,
+    sort: str,
+    after: tuple[Any, int] | None,
+    limit: int,
+    now: datetime | None,
+) -> list[LinkRecord] | None:
+    """The page of a search from the next SEARCH_WINDOW links in order, or None when they do
+    not fill it and more links follow (then the search index answers)."""
+    window = filtered(
+        select(links.c.id, RowMatches(link_filter.q or "")),
+        replace(link_filter, q=None),
+        owner_id=owner_id,
+        now=now,
+        status_is=_status_is,
+    )
+    rows = connection.execute(sorted_page(window, sort, after=after, limit=SEARCH_WINDOW)).all()
+    ids = [row[0] for row in rows if row[1]][:limit]
+    if len(ids) < limit and len(rows) == SEARCH_WINDOW:
+        return None
+    if not ids:
+        return []
+    query = sorted_page(_SELECT_LINKS.where(links.c.id.in_(ids)), sort, after=None, limit=limit)
     return [LinkRecord(**row._mapping) for row in connection.execute(query)]
 
 
