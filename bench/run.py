@@ -48,8 +48,10 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from shortener.cli import GEVENT_CONNECTIONS, GUNICORN_WORKER_CLASS, gunicorn_command  # noqa: E402
+from shortener.services.link_finding import encode_position  # noqa: E402
 from shortener.services.passwords import PasswordHasher  # noqa: E402
 from shortener.storage import Database  # noqa: E402
+from shortener.storage.link_filters import SORTS  # noqa: E402
 from shortener.storage.migrations import upgrade  # noqa: E402
 from shortener.storage.tables import links, users, visits  # noqa: E402
 from shortener.storage.visit_queries import NewVisit, record  # noqa: E402
@@ -72,6 +74,10 @@ SETTLE_LIMIT_SECONDS = 2.0  # the visits written must reach the answered total w
 KUTT_CREATE_RATE = 883
 CREATE_TARGET = 1.2 * KUTT_CREATE_RATE
 PAGE_SIZE = 50  # the links collection page the bench reads (PageQuery's `limit`)
+# Issue 10: the last page of a sort costs about what the first does; a search stays under 50 ms.
+LINK_SORTS = SORTS
+LAST_PAGE_FACTOR, LAST_PAGE_SLACK_MS = 1.5, 2.0
+SEARCH_LIMIT_MS = 50.0
 BACKENDS = ("sqlite", "postgresql", "redis")  # --only; redis: PostgreSQL + the Redis Stream
 REDIS_URL = os.environ.get("SHORTENER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 API_LIMIT = "100000000/minute"
@@ -154,6 +160,10 @@ def ensure_wrk() -> str:
     return shutil.which("wrk") or sys.exit("wrk could not be installed")
 
 
+def _seed_title(n: int, link_count: int) -> str | None:
+    return None if n % 10 == 0 else f"Seeded link {(n * 7919) % link_count:06d}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -178,9 +188,14 @@ def seed(url: str, link_count: int, hot_visits: int) -> float:
         connection.execute(
             insert(links),
             [
-                {"slug": f"l{n:06d}", "target": f"https://example.com/{n}", "title": None,
-                 "redirect_status": 302, "visit_count": 0, "owner_id": user_id,
-                 "created_at": now - timedelta(days=31), "updated_at": now}
+                {"slug": f"l{n:06d}", "target": f"https://example.com/{n}",
+                 # Titles, counts and creation times in orders of their own (every tenth link
+                 # without a title), for the sorts of the links collection (issue 10).
+                 "title": _seed_title(n, link_count),
+                 "sort_title": _seed_title(n, link_count) or "",
+                 "redirect_status": 302, "visit_count": (n * 7919) % 1000, "owner_id": user_id,
+                 "created_at": now - timedelta(days=31, seconds=(n * 7919) % link_count),
+                 "updated_at": now}
                 for n in range(1, link_count + 1)
             ],
         )  # fmt: skip
@@ -426,6 +441,66 @@ def single_request_ms(base_url: str, path: str, auth: str, repeat: int = 21) -> 
     return statistics.median(timings[1:])
 
 
+def _timed_get_ms(
+    connection: http.client.HTTPConnection, path: str, auth: str, repeat: int
+) -> tuple[float, dict]:
+    """The median time of GET ``path`` (after one untimed request) and its last answer."""
+    timings, body = [], {}
+    for _ in range(repeat + 1):
+        started = time.perf_counter()
+        connection.request("GET", path, headers={"Authorization": auth})
+        response = connection.getresponse()
+        answer = response.read()
+        timings.append((time.perf_counter() - started) * 1000)
+        assert response.status == 200, (response.status, answer[:300])
+        body = json.loads(answer)
+    return statistics.median(timings[1:]), body
+
+
+def finding_ms(url: str, base_url: str, auth: str, repeat: int = 11) -> dict:
+    """Issue 10: GET /api/v1.0/links, a page of PAGE_SIZE, for each sort: the first page and
+    the last one (its cursor made from the row just before it, read from the database), and
+    searches (q) that match one link, none (a whole scan) and every link, all at the seeded
+    number of links; each the median of ``repeat`` single requests over HTTP."""
+    database = Database(url)
+    with database.read() as connection:
+        total = connection.execute(select(func.count()).select_from(links)).scalar_one()
+        keys = {"created": links.c.created_at, "visits": links.c.visit_count,
+                "slug": links.c.slug, "title": links.c.sort_title}  # fmt: skip
+        cursors = {}
+        for sort in LINK_SORTS:
+            key = keys[sort.lstrip("-")]
+            order = (key,) if key is links.c.slug else (key, links.c.id)
+            order = [column.desc() if sort.startswith("-") else column for column in order]
+            row = connection.execute(
+                select(key, links.c.id).order_by(*order).offset(total - PAGE_SIZE - 1).limit(1)
+            ).one()
+            cursors[sort] = encode_position(sort, row[0], row[1])
+        middle = connection.execute(
+            select(links.c.slug).order_by(links.c.id).offset(total // 2).limit(1)
+        ).scalar_one()
+    database.dispose()
+    port = int(base_url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    result: dict = {"links": total, "sorts": {}, "search": {}}
+    page = f"/api/v1.0/links?limit={PAGE_SIZE}"
+    for sort in LINK_SORTS:
+        first_ms, _ = _timed_get_ms(connection, f"{page}&sort={sort}", auth, repeat)
+        last_ms, body = _timed_get_ms(
+            connection, f"{page}&sort={sort}&cursor={cursors[sort]}", auth, repeat
+        )
+        assert len(body["links"]) == PAGE_SIZE and body["next"] is None, (sort, body["next"])
+        result["sorts"][sort] = {
+            "first_page_ms": round(first_ms, 2),
+            "last_page_ms": round(last_ms, 2),
+        }
+    for name, q in (("one match", middle), ("no match", "no-such-text"), ("every link", "example")):
+        ms, body = _timed_get_ms(connection, f"{page}&q={q}", auth, repeat)
+        result["search"][name] = {"q": q, "ms": round(ms, 2), "found": len(body["links"])}
+    connection.close()
+    return result
+
+
 # -- the run --------------------------------------------------------------------------------
 def bench_shortener(
     name: str,
@@ -505,6 +580,10 @@ def bench_shortener(
                     + (f"{keep['settle_seconds']} s after the stop" if keep["settled"]
                        else f"NOT within {SETTLE_SECONDS} s")
                     + f" ({keep['written']} of {keep['answered']})")  # fmt: skip
+            finding = None
+            if only is None:  # issue 10: first and last pages of every sort, searches
+                finding = finding_ms(url, server.url, auth)
+                log(f"[{name}] finding links: {json.dumps(finding)}")
             written, settle_seconds = counter.settled(mark, sent)
         recorded = counter.since(mark)
         # wrk counts answers it read; a request in flight when a run stops may still be recorded.
@@ -516,6 +595,7 @@ def bench_shortener(
     finally:
         counter.close()
     return {"scenarios": results, "stats_single_request_ms": stats_ms,
+            "finding": finding,
             "exact_check": exact, "wrk_visits_check": visits_check, "keep_up": keep,
             "seed_seconds": seconds}  # fmt: skip
 
@@ -721,6 +801,18 @@ def build_report(
         if stats_ms is not None and "stats (1M visits)" in scenarios:
             target(f"stats of a 1M-visit link on {name} < 100 ms", f"{stats_ms:.1f} ms",
                    stats_ms < 100)  # fmt: skip
+        finding = result.get("finding")
+        if finding is not None:
+            for sort, pages in finding["sorts"].items():
+                first, last = pages["first_page_ms"], pages["last_page_ms"]
+                target(f"last page of {finding['links']:,} links sorted {sort} on {name} <= "
+                       f"{LAST_PAGE_FACTOR:g}x the first (+{LAST_PAGE_SLACK_MS:g} ms)",
+                       f"{last} ms vs {first} ms",
+                       last <= LAST_PAGE_FACTOR * first + LAST_PAGE_SLACK_MS)  # fmt: skip
+            for case, search in finding["search"].items():
+                target(f"search q ({case}) at {finding['links']:,} links on {name} < "
+                       f"{SEARCH_LIMIT_MS:g} ms", f"{search['ms']} ms",
+                       search["ms"] < SEARCH_LIMIT_MS)  # fmt: skip
         for check in ("exact_check", "wrk_visits_check"):
             target(f"visits recorded = requests sent on {name} ({check})",
                    json.dumps({k: v for k, v in result[check].items() if k != "ok"}),
