@@ -12,6 +12,7 @@ from ..schemas.importing import LinkExportQuery
 from ..schemas.link_filters import link_filter_of
 from ..schemas.links import LinkSchema
 from ..services.exporting import CONTENT_TYPES, export_chunks, exported_links
+from ..services.importing import CSV_COLUMNS
 from ..services.tokens import LINKS_READ
 from .http import services
 from .operations import operation
@@ -19,13 +20,15 @@ from .operations import operation
 
 def export_stream(actor, query: dict):
     """The export's text chunks for ``actor``: read, dumped and written a page at a time."""
-    schema = LinkSchema()
+    # CSV holds only its columns: no URIs to build for it.
+    schema = LinkSchema(only=CSV_COLUMNS) if query["format"] == "csv" else LinkSchema()
     records = exported_links(
         services().links, actor, link_filter=link_filter_of(query), sort=query["sort"]
     )
+    templates: dict = {}  # each URI built through the URL map once for the whole export
 
     def dump(record):
-        with uri_templates():
+        with uri_templates(templates):
             return schema.dump(record)
 
     return export_chunks(

@@ -22,11 +22,12 @@ _TEMPLATES: ContextVar[dict[tuple[str, str], tuple[str, ...]] | None] = ContextV
 
 
 @contextmanager
-def uri_templates() -> Iterator[None]:
+def uri_templates(templates: dict | None = None) -> Iterator[None]:
     """While dumping one answer, ``absolute_uri`` builds each endpoint's URI through the URL
     map once and fills it in for every other object (a page of 50 links needs 250 URIs;
-    building each through the URL map cost more than the query)."""
-    token = _TEMPLATES.set({})
+    building each through the URL map cost more than the query). An answer dumped in parts
+    (a streamed export) hands the same ``templates`` to each part."""
+    token = _TEMPLATES.set({} if templates is None else templates)
     try:
         yield
     finally:
