@@ -235,3 +235,16 @@ def test_export_is_a_reserved_slug(client, alice):
     response = client.post(LINKS, json={"slug": "export", "target": "https://example.com/"},
                            auth=alice)  # fmt: skip
     assert_problem(response, 422, field="slug")
+
+
+def test_an_api_page_imports_as_it_is(client, alice, run, some_links, tmp_path):
+    """GET /links's envelope ({"uri", "links", "next"}) is a json import file as it stands."""
+    page = client.get(f"{LINKS}?limit=2", auth=alice)
+    path = tmp_path / "page.json"
+    path.write_bytes(page.get_data())
+    listed = page.get_json()["links"]
+    delete_all(client, alice, [link["slug"] for link in listed])
+    result = run("import", path, "--owner", "alice")
+    assert result.output.rstrip().splitlines()[-1] == "imported: 2, skipped: 0, failed: 0"
+    again = [client.get(f"{LINKS}/{link['slug']}", auth=alice).get_json() for link in listed]
+    assert comparable(again) == comparable(listed)
