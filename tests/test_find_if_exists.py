@@ -52,6 +52,8 @@ def test_defaults_given_or_left_out_are_the_same_options(client, alice):
         tags=[],
         password=None,
     )
+    no_tags = find(client, alice, tags=None)  # null is none, as on a POST without the flag
+    assert no_tags.status_code == 200
     assert (first.status_code, spelled_out.status_code) == (201, 200)
 
 

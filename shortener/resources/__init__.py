@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 from flask_restful import Api
+from werkzeug.routing import BaseConverter
 
 from ..problems import render_error
 from .batches import LinkBatch
@@ -23,6 +26,17 @@ from .webhooks import WebhookCollection, WebhookDeliveries, WebhookItem
 API_PREFIX = "/api/v1.0"
 
 
+def _any_segment_but(names: list[str]) -> type[BaseConverter]:
+    """A path segment other than ``names``. Werkzeug answers OPTIONS and 405 with the methods
+    of every rule that matches a path: with a plain ``<slug>``, OPTIONS /links/batch also
+    offered GET and PUT, the link's."""
+
+    class Segment(BaseConverter):
+        regex = f"(?!(?:{'|'.join(map(re.escape, names))})$)[^/]+"
+
+    return Segment
+
+
 class ProblemApi(Api):
     """Routes every error raised inside a Resource to the one problem+json renderer.
 
@@ -38,10 +52,14 @@ def init_app(app: Flask) -> None:
     api = ProblemApi(app, prefix=API_PREFIX)
     api.add_resource(Root, "/", endpoint="root", strict_slashes=False)
     api.add_resource(LinkCollection, "/links", endpoint="links")
-    # Before /links/<slug>; "export" is a reserved slug (shortener/__init__.py).
-    api.add_resource(LinkExport, "/links/export", endpoint="links_export")
-    api.add_resource(LinkBatch, "/links/batch", endpoint="links_batch")
-    api.add_resource(LinkItem, "/links/<string:slug>", endpoint="link")
+    # Fixed names beside /links/<slug>: reserved slugs (shortener/__init__.py), which the
+    # link's route does not match either (its converter), so their OPTIONS and 405 answers
+    # name their own methods only.
+    beside = {"export": (LinkExport, "links_export"), "batch": (LinkBatch, "links_batch")}
+    for name, (resource, endpoint) in beside.items():
+        api.add_resource(resource, f"/links/{name}", endpoint=endpoint)
+    app.url_map.converters["link_slug"] = _any_segment_but(sorted(beside))
+    api.add_resource(LinkItem, "/links/<link_slug:slug>", endpoint="link")
     api.add_resource(UserCollection, "/users", endpoint="users")
     api.add_resource(UserItem, "/users/<string:username>", endpoint="user")
     api.add_resource(LinkVisits, "/links/<string:slug>/visits", endpoint="link_visits")

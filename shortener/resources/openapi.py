@@ -23,6 +23,7 @@ from marshmallow import Schema, fields
 from werkzeug.routing import Rule
 
 from ..declarations import OPTIONAL, PUBLIC, Operation, declared_operation
+from ..schemas.batches import BatchItemSchema
 from ..services.idempotency import KEY_PATTERN
 from .operations import operation
 
@@ -121,6 +122,13 @@ class ProblemSchema(Schema):
     detail = fields.String(metadata={"description": "What went wrong, for a person."})
     errors = fields.Dict(
         metadata={"description": "Per field or parameter: a list of what is wrong with it."}
+    )
+    results = fields.List(
+        fields.Nested(BatchItemSchema),
+        metadata={
+            "description": 'A refused "atomic" batch (/links/batch): each failing item, with '
+            "its own problem; nothing was stored."
+        },
     )
 
 

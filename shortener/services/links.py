@@ -409,7 +409,7 @@ class LinkService:
             if name in ("rules", "variants"):
                 wanted = dump_json(wanted)  # type: ignore[arg-type]
             elif name == "tags":  # a set of tags, compared case-insensitively
-                wanted = {tag_key(tag) for tag in wanted}  # type: ignore[union-attr]
+                wanted = {tag_key(tag) for tag in wanted or ()}  # type: ignore[union-attr]
                 stored = {tag_key(tag) for tag in stored or ()}
             if _comparable(stored) != _comparable(wanted):
                 return False
