@@ -11,7 +11,9 @@ A rate counts only if the visits keep up: for each shortener row, one 30 s redir
 during which the visits written are sampled every 0.5 s straight from the database; it reports
 the backlog when wrk stops (redirects answered minus visits written, in seconds of traffic)
 and how long after the stop the visits written reach the redirects answered. The exact checks
-(2,000 redirects give 2,000 visits; every wrk redirect is a visit) stay. Results go to
+(2,000 redirects give 2,000 visits; every wrk redirect is a visit) stay. Issue 10: one
+POST /api/v1.0/links/batch of 1,000 new links, timed over HTTP (median of 3) on SQLite and
+PostgreSQL, must answer within 2 s. Results go to
 bench/results/latest.json (or --output) and the README's table; ``--links``, ``--duration``,
 ``--runs``, ``--keep-up-duration`` and ``--only`` make a short variant.
 """
@@ -74,6 +76,8 @@ SETTLE_LIMIT_SECONDS = 2.0  # the visits written must reach the answered total w
 KUTT_CREATE_RATE = 883
 CREATE_TARGET = 1.2 * KUTT_CREATE_RATE
 PAGE_SIZE = 50  # the links collection page the bench reads (PageQuery's `limit`)
+BATCH_SIZE = 1_000  # issue 10: links in one POST /api/v1.0/links/batch
+BATCH_LIMIT_SECONDS = 2.0  # ... answered within this, on SQLite and PostgreSQL
 # Issue 10: the last page of a sort costs about what the first does; a search stays under 50 ms.
 LINK_SORTS = SORTS
 LAST_PAGE_FACTOR, LAST_PAGE_SLACK_MS = 1.5, 2.0
@@ -441,6 +445,31 @@ def single_request_ms(base_url: str, path: str, auth: str, repeat: int = 21) -> 
     return statistics.median(timings[1:])
 
 
+def batch_create_seconds(base_url: str, auth: str, runs: int = 3) -> float:
+    """POST /api/v1.0/links/batch with BATCH_SIZE new links (one request, one transaction),
+    over HTTP: the median of ``runs``, each answered 200 with every link created (201)."""
+    port = int(base_url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Authorization": auth, "Content-Type": "application/json"}
+    timings = []
+    for _ in range(runs):
+        prefix = uuid.uuid4().hex[:8]
+        body = json.dumps({"links": [
+            {"target": f"https://example.com/batch/{prefix}/{n}", "title": f"Batch link {n}"}
+            for n in range(BATCH_SIZE)
+        ]})  # fmt: skip
+        started = time.perf_counter()
+        connection.request("POST", "/api/v1.0/links/batch", body=body, headers=headers)
+        response = connection.getresponse()
+        answer = response.read()
+        timings.append(time.perf_counter() - started)
+        assert response.status == 200, (response.status, answer[:500])
+        statuses = {item["status"] for item in json.loads(answer)["results"]}
+        assert statuses == {201}, statuses
+    connection.close()
+    return statistics.median(timings)
+
+
 def _timed_get_ms(
     connection: http.client.HTTPConnection, path: str, auth: str, repeat: int
 ) -> tuple[float, dict]:
@@ -580,6 +609,10 @@ def bench_shortener(
                     + (f"{keep['settle_seconds']} s after the stop" if keep["settled"]
                        else f"NOT within {SETTLE_SECONDS} s")
                     + f" ({keep['written']} of {keep['answered']})")  # fmt: skip
+            batch_seconds = None
+            if only is None:  # issue 10: 1,000 links in one batch
+                batch_seconds = batch_create_seconds(server.url, auth)
+                log(f"[{name}] {BATCH_SIZE:,} links in one batch: {batch_seconds:.2f} s")
             finding = None
             if only is None:  # issue 10: first and last pages of every sort, searches
                 finding = finding_ms(url, server.url, auth)
@@ -595,6 +628,7 @@ def bench_shortener(
     finally:
         counter.close()
     return {"scenarios": results, "stats_single_request_ms": stats_ms,
+            "batch_create_1000_seconds": batch_seconds,
             "finding": finding,
             "exact_check": exact, "wrk_visits_check": visits_check, "keep_up": keep,
             "seed_seconds": seconds}  # fmt: skip
@@ -801,6 +835,11 @@ def build_report(
         if stats_ms is not None and "stats (1M visits)" in scenarios:
             target(f"stats of a 1M-visit link on {name} < 100 ms", f"{stats_ms:.1f} ms",
                    stats_ms < 100)  # fmt: skip
+        batch_seconds = result.get("batch_create_1000_seconds")
+        if batch_seconds is not None:
+            target(f"{BATCH_SIZE:,} links in one POST /links/batch on {name} < "
+                   f"{BATCH_LIMIT_SECONDS:g} s", f"{batch_seconds:.2f} s",
+                   batch_seconds < BATCH_LIMIT_SECONDS)  # fmt: skip
         finding = result.get("finding")
         if finding is not None:
             for sort, pages in finding["sorts"].items():
