@@ -149,6 +149,7 @@ def test_create_links_to_the_operations_on_what_it_created(document):
         "updateLink",
         "replaceLink",
         "deleteLink",
+        "listLinkHistory",
     }
     for link in links.values():
         assert link["parameters"] == {"slug": "$response.body#/slug"}

@@ -24,6 +24,7 @@ LINK_LINKS = {
     "updateLink": "Change some of its fields.",
     "replaceLink": "Replace it.",
     "deleteLink": "Delete it.",
+    "listLinkHistory": "Its changes, newest first.",
 }
 
 
