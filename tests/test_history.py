@@ -92,7 +92,7 @@ def test_create_patch_put_rules_delete_each_leave_a_revision(client, alice):
         "redirect_status": [302, 301],
         "crawlable": [True, False],
     }
-    assert rules_change == {"rules": [None, rules]}
+    assert rules_change == {"rules": [[], rules]}  # as the representation shows none
     # Newest first, each at or after the next one.
     moments = [datetime.fromisoformat(revision["at"]) for revision in revisions]
     assert moments == sorted(moments, reverse=True)

@@ -144,8 +144,8 @@ def visible_values(link: LinkRecord, names: Sequence[str]) -> dict[str, object]:
 
 
 def _json_form(name: str, value: object) -> object:
-    if name in _JSON_TEXT and isinstance(value, str):
-        return json.loads(value)
+    if name in _JSON_TEXT:  # as the representation shows them: none stored is []
+        return [] if value is None else json.loads(value)  # type: ignore[arg-type]
     if isinstance(value, datetime):
         return rfc3339(value)
     if isinstance(value, tuple | frozenset | set):
