@@ -25,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 
+from . import tag_queries
 from .engine import Database
 from .keyset import newest_first
 from .link_filters import LinkFilter, RowMatches, filtered, sorted_page
@@ -225,6 +226,10 @@ def find_page(
 ) -> list[LinkRecord]:
     """Links matching ``link_filter`` (storage/link_filters.py), of ``owner_id`` (None: every
     owner's), in ``sort`` order from just after the keyset position ``after``."""
+    if link_filter.tag_keys and not tag_queries.all_exist(
+        connection, link_filter.tag_keys, owner_id
+    ):
+        return []  # a tag no one has: no need to test every link for it
     if link_filter.q:
         found = _search_nearby(
             connection, link_filter, owner_id=owner_id, sort=sort, after=after, limit=limit, now=now

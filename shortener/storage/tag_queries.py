@@ -138,6 +138,16 @@ def names_of(connection: Connection, link_id: int) -> tuple[str, ...]:
     return tuple(connection.execute(query).scalars())
 
 
+def all_exist(connection: Connection, keys: Sequence[str], owner_id: int | None) -> bool:
+    """Whether each of ``keys`` is a tag (of ``owner_id``; None: of anyone): when one is not,
+    no link can carry them all, and a filter by them need not look at any link."""
+    wanted = set(keys)
+    query = select(func.count(func.distinct(tags.c.key))).where(tags.c.key.in_(wanted))
+    if owner_id is not None:
+        query = query.where(tags.c.owner_id == owner_id)
+    return connection.execute(query).scalar_one() == len(wanted)
+
+
 _LINK_COUNT = func.count(link_tags.c.link_id)
 _SELECT_TAGS = (
     select(
