@@ -9,9 +9,11 @@ import threading
 
 import pytest
 from conftest import make_app
+from sqlalchemy import func, select
 from support import JSON_HEADERS, assert_problem
 
 import shortener.services.batches as batches
+from shortener.storage.tables import webhook_messages
 
 LINKS = "/api/v1.0/links"
 BATCH = f"{LINKS}/batch"
@@ -476,3 +478,52 @@ def test_passwords_are_hashed_once_each_and_at_most_20_different_ones(
     follow = client.get(f"/{response.get_json()['results'][0]['link']['slug']}",
                         auth=("anyone", "one for all"))  # fmt: skip
     assert follow.status_code == 302
+
+
+def history_events(client, auth, slug: str) -> list[str]:
+    response = client.get(f"{LINKS}/{slug}/history", auth=auth)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return [revision["event"] for revision in response.get_json()["history"]]
+
+
+def outbox_size(app) -> int:
+    with app.extensions["shortener"].database.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(webhook_messages)).scalar_one()
+
+
+def test_each_item_leaves_its_revision_and_webhook_message_a_dry_run_none(database_url):
+    """Items go through the link service: history and webhooks see each one, in the batch's
+    transaction; a failed item and a dry run leave nothing."""
+    from shortener.services.actors import OPERATOR
+
+    app = make_app(database_url, WEBHOOK_ALLOW_PRIVATE=True)
+    try:
+        app.extensions["shortener"].users.create(OPERATOR, username="carol", password="pw" * 8)
+        carol = ("carol", "pw" * 8)
+        client = app.test_client()
+        hook = {"url": "http://127.0.0.1:9/hook", "events": ["link.created", "link.updated"]}
+        assert client.post("/api/v1.0/webhooks", json=hook, auth=carol).status_code == 201
+        response = create(
+            client,
+            carol,
+            [
+                {"target": f"{EXAMPLE}1", "slug": "h1"},
+                {"target": "nope"},
+                {"target": f"{EXAMPLE}2", "slug": "h2"},
+            ],
+        )
+        assert statuses(response) == [201, 422, 201]
+        assert history_events(client, carol, "h1") == ["link.created"]
+        assert outbox_size(app) == 2
+        dry = change(client, carol, slugs=["h1", "h2"], changes={"title": "T"}, dry_run=True)
+        assert statuses(dry) == [200, 200]
+        assert history_events(client, carol, "h2") == ["link.created"]
+        assert outbox_size(app) == 2
+        assert statuses(change(client, carol, slugs=["h1", "h2"], changes={"title": "T"})) == [
+            200,
+            200,
+        ]
+        assert history_events(client, carol, "h2") == ["link.updated", "link.created"]
+        assert outbox_size(app) == 4
+    finally:
+        app.extensions["shortener"].close()
