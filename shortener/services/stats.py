@@ -203,6 +203,7 @@ class VisitService:
                 bots=bots,
                 limit=TOP_VALUES,
                 link_ids=link_ids,
+                total=total,
             )
             return [(value or None, visits) for value, visits in rows]
 
