@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from alembic import command
 from conftest import make_app
-from sqlalchemy import insert, select, text
+from sqlalchemy import event, insert, select, text
 from test_migrations import alembic_config
 
 from shortener.storage import Database, migrations
@@ -123,3 +123,35 @@ def test_stats_break_down_targets_and_direct_visits_as_before(client, alice, app
         ).all()
     # Four visits in one hour: 2 total rows (one a target), 1 browser, 1 os, 1 referrer.
     assert dict(stored) == {"total": 2, "browser": 1, "os": 1, "referrer": 1}
+
+
+def test_a_link_s_stats_read_its_rollups_through_the_primary_key(client, alice, app):
+    """On PostgreSQL every rollup query of one link's stats is a range of the primary key
+    (link_id, dimension, hour, ...), even with no statistics of the table (a schema never
+    analysed, as the tests' are): not the (dimension, hour) index, which reads every link's
+    rows of the window's hours. (The planner is told not to prefer scanning the small table.)"""
+    database = app.extensions["shortener"].database
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's planner (SQLite picks the primary key for these already)")
+    assert client.post(LINKS, json={"slug": "read", "target": "https://one.example/"},
+                       auth=alice).status_code == 201  # fmt: skip
+    assert client.get("/read", headers={"User-Agent": FIREFOX}).status_code == 302
+    app.extensions["shortener"].recorder.flush()
+    statements = []
+
+    def capture(connection, cursor, statement, parameters, context, executemany):
+        if "visit_rollups" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", capture)
+    try:
+        assert client.get(f"{LINKS}/read/stats", auth=alice).get_json()["total"] == 1
+    finally:
+        event.remove(database.engine, "before_cursor_execute", capture)
+    assert len(statements) >= 8  # first hour, hourly totals, one per breakdown
+    with database.read() as connection:
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        for statement, parameters in statements:
+            rows = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+            plan = "\n".join(str(row[0]) for row in rows)
+            assert "pk_visit_rollups" in plan and "dimension_hour" not in plan, plan

@@ -375,9 +375,20 @@ def first_hour(
     connection: Connection, *, link_id: int | None, link_ids: Select | None = None
 ) -> datetime | None:
     """The earliest hour with a visit, or None."""
-    query = select(func.min(visit_rollups.c.hour)).where(visit_rollups.c.dimension == "total")
-    if link_id is not None:
-        query = query.where(visit_rollups.c.link_id == link_id)
+    query = select(func.min(visit_rollups.c.hour))
+    if link_id is not None and connection.dialect.name == "postgresql":
+        # A range of the primary key only it serves, as in _rollup_window.
+        columns = (visit_rollups.c.link_id, visit_rollups.c.dimension)
+        key = tuple_(
+            *(literal(v, c.type) for v, c in zip((link_id, "total"), columns, strict=True))
+        )
+        query = query.where(
+            visit_rollups.c.link_id == link_id, tuple_(*columns) >= key, tuple_(*columns) <= key
+        )
+    else:
+        query = query.where(visit_rollups.c.dimension == "total")
+        if link_id is not None:
+            query = query.where(visit_rollups.c.link_id == link_id)
     if link_ids is not None:
         query = query.where(visit_rollups.c.link_id.in_(link_ids))
     return connection.execute(query).scalar()
