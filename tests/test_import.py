@@ -11,6 +11,7 @@ from conftest import PASSWORD
 
 from shortener.cli import main
 from shortener.services.actors import OPERATOR
+from shortener.services.links import LinkService
 
 SAMPLES = Path(__file__).with_name("import_samples")
 LINKS = "/api/v1.0/links"
@@ -138,6 +139,53 @@ def test_a_link_taken_by_another_user_is_never_overwritten(run, client, make_use
     result = import_sample(run, "links.csv", "csv", "--on-conflict", "overwrite")
     assert "line 2: " in result.output and "another user" in result.output
     assert client.get(f"{LINKS}/docs", auth=bob).get_json()["target"] == "https://bob.example/"
+
+
+def revisions(client, user, slug: str) -> list[str]:
+    answer = client.get(f"{LINKS}/{slug}/history", auth=user)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return [revision["event"] for revision in answer.get_json()["history"]]
+
+
+def test_a_slug_or_a_target_twice_in_one_file_is_imported_once(run, client, alice, tmp_path):
+    twice = tmp_path / "twice.csv"
+    twice.write_text(
+        "slug,target\n"
+        "one,https://example.com/1\n"
+        ",https://example.com/plain\n"
+        "one,https://example.com/other\n"
+        ",https://example.com/plain\n"
+        "two,https://example.com/2\n"
+    )
+    result = run("import", twice, "--format", "csv", "--owner", "alice")
+    assert last_line(result.output) == "imported: 3, skipped: 2, failed: 0", result.output
+    links = client.get(f"{LINKS}?limit=100", auth=alice).get_json()["links"]
+    assert sorted(link["target"] for link in links) == [
+        "https://example.com/1",
+        "https://example.com/2",
+        "https://example.com/plain",
+    ]
+    for link in links:  # each created once, with its one revision
+        assert revisions(client, alice, link["slug"]) == ["link.created"]
+    failing = run("import", twice, "--format", "csv", "--owner", "alice", "--on-conflict", "fail")
+    assert "line 2: " in failing.output and "line 3: " in failing.output, failing.output
+    assert last_line(failing.output) == "imported: 0, skipped: 0, failed: 5"
+
+
+def test_a_slug_taken_after_the_chunk_was_checked_fails_that_row_alone(
+    run, client, alice, monkeypatch
+):
+    """The chunk's one check of slugs misses a link made meanwhile: its INSERT fails, the
+    chunk is undone and written again row by row, where that row alone is skipped."""
+    client.post(LINKS, json={"slug": "docs", "target": "https://example.com/mine"}, auth=alice)
+    monkeypatch.setattr(LinkService, "taken_slugs", staticmethod(lambda connection, slugs: set()))
+    result = import_sample(run, "links.csv", "csv")
+    assert last_line(result.output) == "imported: 2, skipped: 1, failed: 0", result.output
+    assert (
+        client.get(f"{LINKS}/docs", auth=alice).get_json()["target"] == "https://example.com/mine"
+    )
+    assert revisions(client, alice, "sale") == ["link.created"]
+    assert revisions(client, alice, "docs") == ["link.created"]
 
 
 FOREIGN = [

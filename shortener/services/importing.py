@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
 
-from ..storage import import_queries
+from ..storage import DuplicateKey, import_queries
 from ..storage import link_queries as queries
 from ..storage.records import LinkRecord, UserRecord
 from .errors import InvalidInput, ShortenerError, SlugTaken
@@ -461,21 +461,24 @@ class LinkImport:
                 prepared.append((pending, self.links.prepare(pending.row.fields)))
             except ShortenerError as error:
                 problems[pending.line] = problem_text(error)
+        outcomes = None
+        if not self.dry_run:
+            try:
+                outcomes = self._write_chunk(prepared, bulk=True)
+            except (ShortenerError, DuplicateKey):
+                outcomes = None  # a slug taken meanwhile: all undone, each row again alone
+        if outcomes is None:
+            outcomes = self._write_chunk(prepared, bulk=False)
         overwrites: list[tuple[Pending, LinkRecord]] = []
-        session = self.links.database.read if self.dry_run else self.links.database.write
-        with session() as connection:
-            for pending, fields in prepared:
-                try:
-                    outcome = self._write_on(connection, pending, fields)
-                except ShortenerError as error:
-                    problems[pending.line] = problem_text(error)
-                    continue
-                if isinstance(outcome, LinkRecord):
-                    overwrites.append((pending, outcome))
-                elif outcome == "imported":
-                    self.summary.imported += 1
-                else:
-                    self.summary.skipped += 1
+        for pending, outcome in outcomes:
+            if isinstance(outcome, ShortenerError):
+                problems[pending.line] = problem_text(outcome)
+            elif isinstance(outcome, LinkRecord):
+                overwrites.append((pending, outcome))
+            elif outcome == "imported":
+                self.summary.imported += 1
+            else:
+                self.summary.skipped += 1
         for pending, existing in overwrites:
             try:
                 self._overwrite(pending, existing)
@@ -485,6 +488,70 @@ class LinkImport:
                 self.summary.imported += 1
         self.summary.failed += len(problems)
         return problems
+
+    def _write_chunk(
+        self, prepared: list[tuple[Pending, LinkFields]], *, bulk: bool
+    ) -> list[tuple[Pending, str | LinkRecord | ShortenerError]]:
+        """Every row of the chunk in one transaction, its link events (history, webhooks)
+        published together at its end. ``bulk``: the rows that one query per chunk shows
+        to be free (no link at their slug, or to their target) are created without a
+        savepoint each, as POST /links/batch creates (services/batches.py); any of them
+        failing all the same raises, undoing the chunk. The others (and, without ``bulk``,
+        every row) go one by one, each in savepoints, where a row fails alone."""
+        session = self.links.database.read if self.dry_run else self.links.database.write
+        outcomes: list[tuple[Pending, str | LinkRecord | ShortenerError]] = []
+        with session() as connection, self.links.events.gathered(connection) as gathered:
+            free = self._free_rows(connection, prepared) if bulk else set()
+            for index, (pending, fields) in enumerate(prepared):
+                if index in free:
+                    row = pending.row
+                    self.links.create_on(
+                        connection,
+                        pending.owner,
+                        fields,
+                        slug=row.slug,
+                        imported=row.imported,
+                        savepoints=False,
+                    )
+                    outcomes.append((pending, "imported"))
+                    continue
+                published = len(gathered)
+                try:
+                    outcomes.append((pending, self._write_on(connection, pending, fields)))
+                except ShortenerError as error:
+                    del gathered[published:]  # the row's writes were rolled back
+                    outcomes.append((pending, error))
+        return outcomes
+
+    @staticmethod
+    def _free_rows(connection: Connection, prepared: list[tuple[Pending, LinkFields]]) -> set[int]:
+        """The indexes of the rows nothing conflicts with: no link at their slug (nor an
+        earlier row of the chunk), or, without a slug, none of the owner's to their target.
+        Two queries for the chunk instead of one per row."""
+        slugs = [pending.row.slug for pending, _ in prepared if pending.row.slug is not None]
+        taken = LinkService.taken_slugs(connection, slugs)
+        targets: dict[int, list[str]] = {}
+        for pending, _ in prepared:
+            if pending.row.slug is None:
+                targets.setdefault(pending.owner.id, []).append(pending.row.fields.target)
+        owned = {
+            (owner_id, target)
+            for owner_id, wanted in targets.items()
+            for target in import_queries.owned_targets(connection, owner_id, wanted)
+        }
+        free: set[int] = set()
+        for index, (pending, _) in enumerate(prepared):
+            row = pending.row
+            if row.slug is not None:
+                if row.slug not in taken:
+                    free.add(index)
+                taken.add(row.slug)
+            else:
+                key = (pending.owner.id, row.fields.target)
+                if key not in owned:
+                    free.add(index)
+                owned.add(key)
+        return free
 
     def _write_on(
         self, connection: Connection, pending: Pending, fields: LinkFields

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, select, update
 
 from .tables import links
 
@@ -21,3 +22,14 @@ def set_imported(
     if created_at is not None:
         values["created_at"] = created_at
     connection.execute(update(links).where(links.c.id == link_id).values(**values))
+
+
+def owned_targets(connection: Connection, owner_id: int, targets: Sequence[str]) -> set[str]:
+    """Those of ``targets`` the owner already has a link to (one query for a chunk's rows
+    without a slug: an import skips, fails or overwrites those)."""
+    if not targets:
+        return set()
+    query = select(links.c.target).where(
+        links.c.owner_id == owner_id, links.c.target.in_(sorted(set(targets)))
+    )
+    return set(connection.execute(query).scalars())
