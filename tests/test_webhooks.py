@@ -527,3 +527,28 @@ def test_the_sender_connects_to_the_address_it_checked(client, alice, receiver, 
     ((headers, _),) = receiver.received
     assert headers["Host"].startswith("hooks.example.com:")
     assert checked == ["127.0.0.1"]
+
+
+def test_a_webhook_made_by_another_process_gets_the_next_create_at_once(
+    database_url, app, client, alice, receiver
+):
+    """Whether a create's owner has an active webhook is read by the create's own INSERT:
+    no process keeps a stale answer, however recently the webhook was made or changed."""
+    other = make_app(database_url, WEBHOOK_ALLOW_PRIVATE=True)
+    try:
+        elsewhere = other.test_client()
+        client.post(LINKS, json={"target": "https://example.com/before"}, auth=alice)
+        assert count(app, webhook_messages) == 0
+        webhook = create_webhook(elsewhere, alice, receiver.url, events=["link.created"])
+        client.post(LINKS, json={"target": "https://example.com/first"}, auth=alice)
+        assert count(app, webhook_messages) == 1
+        elsewhere.patch(path_of(webhook["uri"]), json={"active": False}, auth=alice)
+        client.post(LINKS, json={"target": "https://example.com/paused"}, auth=alice)
+        assert count(app, webhook_messages) == 1
+        elsewhere.patch(path_of(webhook["uri"]), json={"active": True}, auth=alice)
+        batch = [{"target": f"https://example.com/batch/{n}"} for n in range(3)]
+        answer = client.post(f"{LINKS}/batch", json={"links": batch}, auth=alice)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        assert count(app, webhook_messages) == 4
+    finally:
+        other.extensions["shortener"].close()

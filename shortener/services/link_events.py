@@ -93,6 +93,9 @@ class LinkEvent:
     changes: dict[str, tuple[object, object]]
     before: LinkRecord | None = None  # None for link.created
     after: LinkRecord | None = None  # None for link.deleted
+    # Whether the owner had an active webhook when the change was written, when the change's
+    # own statement read it (a create's INSERT); None: not known, the webhooks' outbox reads.
+    owner_has_webhooks: bool | None = None
 
 
 Subscriber = Callable[[Connection, Sequence[LinkEvent]], None]
@@ -157,7 +160,13 @@ def _is_set(value: object) -> bool:
     return value is not None and value is not False and value != []
 
 
-def created(link: LinkRecord, names: Sequence[str], acting: Acting) -> LinkEvent:
+def created(
+    link: LinkRecord,
+    names: Sequence[str],
+    acting: Acting,
+    *,
+    owner_has_webhooks: bool | None = None,
+) -> LinkEvent:
     """A new link: every field it has a value for, as ``(None, value)``."""
     values = visible_values(link, names)
     return LinkEvent(
@@ -169,6 +178,7 @@ def created(link: LinkRecord, names: Sequence[str], acting: Acting) -> LinkEvent
         acting,
         {name: (None, value) for name, value in values.items() if _is_set(value)},
         after=link,
+        owner_has_webhooks=owner_has_webhooks,
     )
 
 

@@ -459,7 +459,14 @@ class LinkService:
                         expected_version=link.version if guarded else None,
                     )
                     if changed:
-                        set_tags_on(connection, link.id, link.owner_id, fields.tags, utcnow())
+                        set_tags_on(
+                            connection,
+                            link.id,
+                            link.owner_id,
+                            fields.tags,
+                            utcnow(),
+                            current=link.tags,
+                        )
                         after = queries.find_by_slug(connection, slug)
                         self._published_update(connection, actor, link, after)
                         return self._at_now(after), False
@@ -532,7 +539,14 @@ class LinkService:
             ):
                 raise self._changed_meanwhile(precondition, guarded, slug)
             if "tags" in changes:  # PATCH replaces the whole list
-                set_tags_on(connection, link.id, link.owner_id, changes["tags"], utcnow())
+                set_tags_on(
+                    connection,
+                    link.id,
+                    link.owner_id,
+                    changes["tags"],
+                    utcnow(),
+                    current=link.tags,
+                )
             link = queries.find_by_slug(connection, slug)
             self._published_update(connection, actor, before, link)
         return self._at_now(before), self._at_now(link)
@@ -602,11 +616,15 @@ class LinkService:
             imported_visits=imported.visits if imported else 0,
             created_at=imported.created_at if imported else None,
         )
+        owner_has_webhooks = bool(row.pop("owner_has_webhooks"))
         link = LinkRecord(**row, owner_username=actor.username)
         if fields.tags:
-            tags = set_tags_on(connection, link.id, actor.id, fields.tags, utcnow())
+            tags = set_tags_on(connection, link.id, actor.id, fields.tags, utcnow(), current=())
             link = replace(link, tags=tags)
-        self.events.publish(connection, [created(link, EVENT_FIELDS, current_acting(actor))])
+        event = created(
+            link, EVENT_FIELDS, current_acting(actor), owner_has_webhooks=owner_has_webhooks
+        )
+        self.events.publish(connection, [event])
         return self._at_now(link)
 
     def _published_update(

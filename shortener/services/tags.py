@@ -76,13 +76,23 @@ def set_tags_on(
     owner_id: int,
     names: Sequence[str] | None,
     now: datetime,
+    *,
+    current: Sequence[str] | None = None,
 ) -> tuple[str, ...]:
     """Inside a link's write: the link carries exactly ``names`` (checked by the schema; None:
-    none), in order. Returns them as stored (the owner's existing spellings)."""
+    none), in order. Returns them as stored (the owner's existing spellings). ``current``: the
+    tags the link carries now, when known (``()`` for a new link): the same tags again touch
+    no table, and a link that carried none has none to take off."""
     names = distinct(names or ())
-    ids = queries.tag_ids(connection, owner_id, [(name, tag_key(name)) for name in names], now)
-    queries.set_link_tags(connection, link_id, ids)
-    return queries.names_of(connection, link_id)
+    if current is not None and [tag_key(name) for name in names] == [
+        tag_key(name) for name in current
+    ]:
+        return tuple(current)
+    found = queries.tag_ids(connection, owner_id, [(name, tag_key(name)) for name in names], now)
+    queries.set_link_tags(
+        connection, link_id, [tag_id for tag_id, _ in found], replacing=current != ()
+    )
+    return tuple(name for _, name in found)
 
 
 class TagService:

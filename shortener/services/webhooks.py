@@ -266,7 +266,12 @@ class WebhookService:
     # -- the outbox -----------------------------------------------------------------------
     def on_link_events(self, connection: Connection, events: Sequence[LinkEvent]) -> None:
         """A LinkEvents subscriber: one message per event and subscribing webhook, in the
-        change's transaction (one read of the owners' active webhooks)."""
+        change's transaction (one read of the owners' active webhooks). Events whose own
+        statement saw no active webhook of their owner (a create's INSERT reads it, in the
+        same transaction) need no read: a plain create costs the outbox nothing."""
+        events = [event for event in events if event.owner_has_webhooks is not False]
+        if not events:
+            return
         subscribed = queries.active_for_owners(connection, {event.owner_id for event in events})
         if not subscribed:
             return

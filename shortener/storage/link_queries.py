@@ -31,7 +31,7 @@ from .keyset import newest_first
 from .link_filters import LinkFilter, RowMatches, filtered, sorted_page
 from .lookups import cannot_be_stored
 from .records import LinkRecord, Redirect
-from .tables import CRAWLABLE, UTCDateTime, link_tags, links, users
+from .tables import CRAWLABLE, UTCDateTime, link_tags, links, users, webhooks
 from .tag_queries import link_tag_names_column
 from .typed_reads import TypedRead
 
@@ -70,7 +70,15 @@ _SELECT_LINKS = select(*_LINK_COLUMNS).join_from(links, users, links.c.owner_id 
 _INSERTED = tuple(column for column in _LINK_COLUMNS if getattr(column, "table", None) is links)
 # Built once, its values given at execution: building insert().values() per link (and its cache
 # key from those values) cost more than the INSERT itself (py-spy: 31% of a POST before, 17% now).
-_INSERT_LINK = insert(links).returning(*_INSERTED)
+# Whether the new link's owner has an active webhook, read by the INSERT itself (in the
+# creating transaction, by the webhooks' index on user_id): a create of an owner without one
+# then costs the webhooks' outbox no query of its own (services/webhooks.py).
+_OWNER_HAS_WEBHOOKS = (
+    exists()
+    .where(webhooks.c.user_id == bindparam("webhooks_of"), webhooks.c.active.is_(True))
+    .label("owner_has_webhooks")
+)
+_INSERT_LINK = insert(links).returning(*_INSERTED, _OWNER_HAS_WEBHOOKS)
 
 _UTM_COLUMNS = (
     links.c.utm_source,
@@ -306,7 +314,8 @@ def insert_link(
     imported_visits: int = 0,
     created_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The new row (all but its owner's name), as written, defaults included. ``options``:
+    """The new row (all but its owner's name), as written, defaults included, and
+    ``owner_has_webhooks``: whether the owner had an active webhook then. ``options``:
     forward_query, the UTM fields and password_hash (migration 0010). An imported link
     (migration 0012) starts with the visits counted where it came from, and may keep the time
     it was created there."""
@@ -327,6 +336,7 @@ def insert_link(
             owner_id=owner_id,
             created_at=created_at or now,
             updated_at=now,
+            webhooks_of=owner_id,
         ),
     )
     return dict(result.one()._mapping)

@@ -89,10 +89,10 @@ def _insert_ignoring_duplicates(connection: Connection):
 
 def tag_ids(
     connection: Connection, owner_id: int, names: Sequence[tuple[str, str]], now: datetime
-) -> list[int]:
-    """The ids of the owner's tags ``(name, key)``, in order, made where missing (race-safe:
-    a concurrent insert of the same key is taken, not duplicated). A tag that no link carries
-    takes the spelling given now."""
+) -> list[tuple[int, str]]:
+    """The ids and names (as stored) of the owner's tags ``(name, key)``, in order, made where
+    missing (race-safe: a concurrent insert of the same key is taken, not duplicated). A tag
+    that no link carries takes the spelling given now."""
     if not names:
         return []
     keys = [key for _, key in names]
@@ -106,17 +106,28 @@ def tag_ids(
             tags.c.owner_id == owner_id, tags.c.key.in_(keys)
         )
     ).all()
-    found = {row.key: row for row in rows}
+    found = {row.key: (row.id, row.name) for row in rows}
     spelled = dict((key, name) for name, key in reversed(names))  # the first given wins
-    for key, row in found.items():
-        if not row[3] and row.name != spelled[key]:
-            connection.execute(update(tags).where(tags.c.id == row.id).values(name=spelled[key]))
-    return [found[key].id for key in keys]
+    for row in rows:
+        if not row[3] and row.name != spelled[row.key]:
+            connection.execute(
+                update(tags).where(tags.c.id == row.id).values(name=spelled[row.key])
+            )
+            found[row.key] = (row.id, spelled[row.key])
+    return [found[key] for key in keys]
 
 
-def set_link_tags(connection: Connection, link_id: int, tag_ids_in_order: Sequence[int]) -> None:
-    """The link carries exactly these tags, in this order."""
-    connection.execute(delete(link_tags).where(link_tags.c.link_id == link_id))
+def set_link_tags(
+    connection: Connection,
+    link_id: int,
+    tag_ids_in_order: Sequence[int],
+    *,
+    replacing: bool = True,
+) -> None:
+    """The link carries exactly these tags, in this order (``replacing``: the ones it carried
+    are taken off first; a new link has none to take off)."""
+    if replacing:
+        connection.execute(delete(link_tags).where(link_tags.c.link_id == link_id))
     if tag_ids_in_order:
         connection.execute(
             insert(link_tags),
