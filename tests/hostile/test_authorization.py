@@ -4,10 +4,12 @@ nothing; method-override headers are ignored."""
 
 from __future__ import annotations
 
-import base64
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
+
+from shortener.services.link_finding import encode_position
 
 from .conftest import API, LINKS, USERS, assert_problem, cast_of
 
@@ -100,9 +102,10 @@ def test_bobs_listings_show_nothing_of_alices(battery, query):
 
 
 def test_bob_cannot_page_into_alices_links_with_a_cursor(battery):
-    """A cursor past alice's newest link still lists only bob's."""
+    """A cursor past alice's newest link (of the default sort, newest first: a later time and
+    a higher id than hers) still lists only bob's."""
     alices_id = battery.storage.link(CAST.alices_link)["id"]
-    cursor = base64.urlsafe_b64encode(f"v1:{alices_id + 1}".encode()).decode().rstrip("=")
+    cursor = encode_position("-created", datetime(2100, 1, 1, tzinfo=UTC), alices_id + 1)
     with battery.storage.unchanged():
         response = battery.call("GET", LINKS, auth=battery.bob, params={"cursor": cursor})
         assert response.status_code == 200, response.text

@@ -19,6 +19,14 @@ pytestmark = pytest.mark.integration
 RACERS = 50
 
 
+def new_revisions(after: dict, before: dict) -> list[tuple[str, str]]:
+    """(slug, event) of the history revisions in ``after`` and not in ``before``, oldest
+    first, taken out of ``after`` so the rest of the snapshots can be compared."""
+    revisions = after.get("link_revisions", {})
+    added = sorted(key for key in revisions if key not in before.get("link_revisions", {}))
+    return [(row["slug"], row["event"]) for row in (revisions.pop(key) for key in added)]
+
+
 def test_fifty_parallel_creates_of_one_slug(battery):
     """One 201, 49 409s naming the taken slug, and exactly the winner's link stored."""
     before = battery.storage.snapshot()
@@ -47,6 +55,8 @@ def test_fifty_parallel_creates_of_one_slug(battery):
     added = [row for key, row in after["links"].items() if key not in before["links"]]
     assert [(row["slug"], row["target"]) for row in added] == [("raced", winner)]
     del after["links"][(added[0]["id"],)]
+    # The one create left one revision in the link's history; the refused ones left none.
+    assert new_revisions(after, before) == [("raced", "link.created")]
     assert after == before
 
 
@@ -135,4 +145,7 @@ def test_a_link_deleted_during_a_redirect_storm(battery):
     time.sleep(2.0)  # two flush intervals: whatever the workers buffered has been handled
     assert battery.storage.link("storm") is None
     assert battery.storage.visits_of(link_id) == []
-    assert battery.storage.snapshot() == before
+    # Only the link's history stays (it outlives a delete): its creation and its deletion.
+    after = battery.storage.snapshot()
+    assert new_revisions(after, before) == [("storm", "link.created"), ("storm", "link.deleted")]
+    assert after == before
